@@ -1,0 +1,109 @@
+"""Activation functions with their derivatives.
+
+Each built-in activation knows its derivative, because the hand-written BPTT
+needs it.  ``get("tanh")`` returns the :class:`Activation`; a plain callable is
+wrapped too, but has no derivative, so backward through it raises a clear error.
+
+=============  ==============================  ==================================
+name           f(x)                            f'(x), written with y = f(x)
+=============  ==============================  ==================================
+tanh           tanh(x)                         1 - y^2
+sigmoid        1 / (1 + exp(-x))               y (1 - y)
+relu           max(x, 0)                       1 if x > 0 else 0
+hard_sigmoid   clip(x / 6 + 1/2, 0, 1)         1/6 if -3 < x < 3 else 0
+linear         x                               1
+=============  ==============================  ==================================
+
+``hard_sigmoid`` is the Keras 3 definition (``relu6(x + 3) / 6``), not Keras 2's
+``0.2 x + 0.5``.
+"""
+
+import numpy as np
+
+
+class Activation:
+    """An elementwise function ``fn(x)`` and its derivative ``grad(x, y)``.
+
+    ``grad`` receives both the pre-activation ``x`` and the output ``y = fn(x)``
+    so each derivative can use whichever is cheaper.
+    """
+
+    def __init__(self, name, fn, grad=None):
+        self.name = name
+        self.fn = fn
+        self._grad = grad
+
+    def __call__(self, x):
+        return self.fn(x)
+
+    def grad(self, x, y):
+        if self._grad is None:
+            raise NotImplementedError(
+                f"activation {self.name!r} is a plain callable with no derivative, so BPTT cannot "
+                "differentiate through it; use a built-in activation name "
+                f"({', '.join(sorted(_BUILTINS))}) or wrap it as "
+                "rnnlab.activations.Activation(name, fn, grad)"
+            )
+        return self._grad(x, y)
+
+    @property
+    def has_grad(self):
+        return self._grad is not None
+
+    def __repr__(self):
+        return f"Activation({self.name!r})"
+
+
+def _sigmoid(x):
+    # Split by sign so exp never overflows: both branches use exp(-|x|).
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _hard_sigmoid(x):
+    return np.clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
+
+
+_BUILTINS = {
+    "tanh": Activation("tanh", np.tanh, lambda x, y: 1 - y * y),
+    "sigmoid": Activation("sigmoid", _sigmoid, lambda x, y: y * (1 - y)),
+    "relu": Activation(
+        "relu", lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype)
+    ),
+    "hard_sigmoid": Activation(
+        "hard_sigmoid",
+        _hard_sigmoid,
+        lambda x, y: np.where((x > -3) & (x < 3), 1 / 6, 0).astype(x.dtype),
+    ),
+    "linear": Activation("linear", lambda x: x, lambda x, y: np.ones_like(x)),
+}
+
+tanh = _BUILTINS["tanh"]
+sigmoid = _BUILTINS["sigmoid"]
+relu = _BUILTINS["relu"]
+hard_sigmoid = _BUILTINS["hard_sigmoid"]
+linear = _BUILTINS["linear"]
+
+
+def get(identifier):
+    """Return the :class:`Activation` for a name, an ``Activation``, a callable or ``None`` (linear)."""
+    if identifier is None:
+        return linear
+    if isinstance(identifier, Activation):
+        return identifier
+    if isinstance(identifier, str):
+        if identifier not in _BUILTINS:
+            raise ValueError(
+                f"unknown activation {identifier!r}; expected one of {sorted(_BUILTINS)} or a callable"
+            )
+        return _BUILTINS[identifier]
+    if callable(identifier):
+        return Activation(getattr(identifier, "__name__", "custom"), identifier)
+    raise TypeError(
+        f"activation must be a name, a callable or None, got {type(identifier).__name__}"
+    )
+
+
+def serialize(activation):
+    """The config form of an activation: its name when built in, else the object itself."""
+    return activation.name if activation.name in _BUILTINS and activation is _BUILTINS[activation.name] else activation

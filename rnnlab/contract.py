@@ -1,0 +1,266 @@
+"""The cell contract: ``AbstractRNNCell``, as in tf.keras 2.x.
+
+A cell is one step of a recurrent network.  Subclasses provide
+
+* ``state_size``: an int, a list, or a nested tuple of ints;
+* ``output_size``: an int;
+* ``build(input_shape)``: creates weights with :meth:`AbstractRNNCell.add_weight`;
+* ``call(inputs, states) -> (output, new_states)``: ``inputs`` is
+  ``(batch, features)`` and ``states`` always arrives as a list that mirrors
+  ``state_size`` (``[h]`` for ``state_size == units``).
+
+This is the contract's own example, which runs unchanged inside
+:class:`rnnlab.RNN`, :class:`rnnlab.StackedRNNCells` and
+:class:`rnnlab.Bidirectional`::
+
+    class MinimalRNNCell(rl.AbstractRNNCell):
+        def __init__(self, units, **kwargs):
+            super().__init__(**kwargs)
+            self.units = units
+
+        @property
+        def state_size(self):
+            return self.units
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), "uniform")
+            self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, self.units), "uniform")
+            self.built = True
+
+        def call(self, inputs, states):
+            output = inputs @ self.kernel + states[0] @ self.recurrent_kernel
+            return output, output
+
+To take part in the hand-written BPTT a cell also implements the *backward
+protocol* (see :mod:`rnnlab.bptt`): ``forward(inputs, states)`` returns
+``(output, new_states, cache)`` and ``backward(cache, d_output, d_new_states)``
+returns ``(d_inputs, d_states, d_weights)``.
+"""
+
+import functools
+
+import numpy as np
+
+from . import initializers, nest, validation
+
+_CELL_CLASSES = {}
+
+BACKWARD_PROTOCOL_HINT = (
+    "implement forward(inputs, states) -> (output, new_states, cache) and "
+    "backward(cache, d_output, d_new_states) -> (d_inputs, d_states, d_weights); "
+    "see the 'custom cell with its backward' section of docs/custom_cells.md"
+)
+
+
+def registered_class(class_name, custom_objects=None):
+    """Look up a cell or layer class by name, for ``from_config`` and ``load``."""
+    custom_objects = custom_objects or {}
+    if class_name in custom_objects:
+        return custom_objects[class_name]
+    if class_name in _CELL_CLASSES:
+        return _CELL_CLASSES[class_name]
+    raise ValueError(
+        f"unknown class {class_name!r}; define or import it first, or pass custom_objects={{{class_name!r}: cls}}"
+    )
+
+
+def serialize(obj):
+    """``{"class_name": ..., "config": ...}`` for a cell or layer."""
+    return {"class_name": type(obj).__name__, "config": obj.get_config()}
+
+
+def deserialize(spec, custom_objects=None):
+    """Rebuild a cell or layer from :func:`serialize`'s output."""
+    if not isinstance(spec, dict) or "class_name" not in spec or "config" not in spec:
+        raise ValueError(f"expected a {{'class_name', 'config'}} dict, got {spec!r}")
+    cls = registered_class(spec["class_name"], custom_objects)
+    return cls.from_config(dict(spec["config"]), custom_objects=custom_objects)
+
+
+class Weighted:
+    """Owns named weights: ``add_weight``, ``get_weights``/``set_weights``, ``trainable``.
+
+    Shared by cells and layers such as :class:`rnnlab.Dense`.  Subclasses whose
+    weights live in children (stacked cells, wrappers) override ``weights``.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _CELL_CLASSES[cls.__name__] = cls  # so from_config/load find custom classes by name
+        if "build" in cls.__dict__:
+            cls.build = _recording_build(cls.__dict__["build"])
+
+    def __init__(self, name=None, dtype="float32", trainable=True, seed=None):
+        self.name = name or _snake_case(type(self).__name__)
+        self.dtype = validation.check_dtype_name(dtype)
+        self.trainable = trainable
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._weight_names = []
+        self.built = False
+        self.input_size = None
+
+    def add_weight(self, name, shape, initializer="glorot_uniform", dtype=None):
+        """Create, store as ``self.<name>`` and return a weight array drawn from ``initializer``."""
+        dtype = validation.check_dtype_name(dtype or self.dtype)
+        shape = tuple(int(s) for s in shape)
+        value = np.asarray(initializers.get(initializer)(shape, self._rng, dtype), dtype=dtype)
+        if value.shape != shape:
+            raise ValueError(f"initializer for {name!r} returned shape {value.shape}, expected {shape}")
+        setattr(self, name, value)
+        if name not in self._weight_names:
+            self._weight_names.append(name)
+        return value
+
+    @property
+    def weights(self):
+        """The weight arrays themselves (not copies), in ``get_weights`` order."""
+        return [getattr(self, name) for name in self._weight_names]
+
+    def _assign_weights(self, values):
+        """Store already-checked arrays, in the order of ``weights``."""
+        for name, value in zip(self._weight_names, values):
+            setattr(self, name, value)
+
+    def get_weights(self):
+        """Copies of the weights, in Keras order (see each class's docstring)."""
+        return [w.copy() for w in self.weights]
+
+    def set_weights(self, weights):
+        """Replace the weights; counts and shapes must match ``get_weights()`` exactly.
+
+        Everything is checked before anything is assigned, so a failed call changes nothing.
+        """
+        if not self.built:
+            raise ValueError(f"{self.name} is not built yet; call build(input_shape) before set_weights")
+        current = self.weights
+        if not isinstance(weights, (list, tuple)):
+            raise TypeError(f"set_weights expects a list of {len(current)} arrays, got {type(weights).__name__}")
+        if len(weights) != len(current):
+            raise ValueError(
+                f"{self.name} expects {len(current)} weight arrays with shapes "
+                f"{[w.shape for w in current]}, got {len(weights)}"
+            )
+        checked = []
+        for i, (new, old) in enumerate(zip(weights, current)):
+            new = validation.float_array(new, f"weights[{i}]", self.dtype)
+            if new.shape != old.shape:
+                raise ValueError(f"weights[{i}] must have shape {old.shape}, got {new.shape}")
+            checked.append(new.copy())
+        self._assign_weights(checked)
+
+    def count_params(self):
+        return int(sum(w.size for w in self.weights))
+
+    def _base_config(self):
+        return {"name": self.name, "dtype": self.dtype, "trainable": self.trainable, "seed": self.seed}
+
+    def get_config(self):
+        return self._base_config()
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
+
+
+class AbstractRNNCell(Weighted):
+    """Base class of every cell.  See the module docstring for the contract."""
+
+    @property
+    def state_size(self):
+        raise NotImplementedError(f"{type(self).__name__} must define state_size")
+
+    @property
+    def output_size(self):
+        """Defaults to the size of the first state, as for most cells."""
+        return nest.flatten(self.state_size)[0]
+
+    def build(self, input_shape):
+        """Create the weights for inputs of shape ``(batch, features)``. Subclasses override."""
+        self.built = True
+
+    def call(self, inputs, states):
+        raise NotImplementedError(f"{type(self).__name__} must define call(inputs, states)")
+
+    def forward(self, inputs, states):
+        """``call`` plus a cache for :meth:`backward`.  Cells with a backward override this."""
+        output, new_states = self._checked_call(inputs, states)
+        return output, new_states, None
+
+    def backward(self, cache, d_output, d_new_states):
+        raise NotImplementedError(
+            f"{type(self).__name__} has no backward, so BPTT cannot run through it; {BACKWARD_PROTOCOL_HINT}"
+        )
+
+    @property
+    def has_backward(self):
+        return type(self).backward is not AbstractRNNCell.backward
+
+    def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
+        """Zero states in the structure of ``state_size``, as a list.
+
+        The batch size comes from ``inputs`` (its first axis) when given.
+        """
+        if inputs is not None:
+            batch_size = np.shape(inputs)[0]
+        if batch_size is None:
+            raise ValueError("get_initial_state needs inputs or batch_size")
+        dtype = validation.check_dtype_name(dtype or self.dtype)
+        zeros = nest.map_structure(lambda size: np.zeros((int(batch_size), size), dtype=dtype), self.state_size)
+        return nest.state_list(zeros)
+
+    def __call__(self, inputs, states=None):
+        """Run one step: check the arguments, build on first use, then ``call``.
+
+        inputs: (batch, features).  states: a list mirroring ``state_size``
+        (defaults to zeros).  Returns ``(output, new_states)`` with output
+        (batch, output_size) and new_states a list like ``states``.
+        """
+        inputs = validation.step_inputs(inputs, self.dtype, self.input_size if self.built else None)
+        if states is None:
+            flat = nest.flatten(self.get_initial_state(inputs))
+        else:
+            flat = validation.flat_states(states, self.state_size, inputs.shape[0], self.dtype)
+        self.ensure_built((None, inputs.shape[1]))
+        return self._checked_call(inputs, self.pack_states(flat))
+
+    def ensure_built(self, input_shape):
+        if not self.built:
+            self.build(tuple(input_shape))
+
+    def pack_states(self, flat_states):
+        """Turn a flat list of state arrays into the nested list ``call`` expects."""
+        return nest.state_list(nest.pack_sequence_as(self.state_size, flat_states))
+
+    def _checked_call(self, inputs, states):
+        """``call`` with its result normalised: new states always come back as a list.
+
+        Keras allows ``return output, output`` for a single-state cell; we accept it too.
+        """
+        output, new_states = self.call(inputs, states)
+        if not nest.is_nested(new_states):
+            new_states = [new_states]
+        return output, list(new_states)
+
+    def __repr__(self):
+        built = f", input_size={self.input_size}" if self.built else ", unbuilt"
+        return f"{type(self).__name__}(state_size={self.state_size!r}, dtype={self.dtype!r}{built})"
+
+
+def _snake_case(name):
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def _recording_build(build):
+    """Wrap a subclass's ``build`` so every build records ``input_size`` and sets ``built``.
+
+    Keras does the same, which is why a custom ``build`` may forget ``self.built = True``.
+    """
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape):
+        build(self, input_shape)
+        self.input_size = int(input_shape[-1])
+        self.built = True
+
+    return wrapper

@@ -1,0 +1,122 @@
+"""Input checks shared by cells, layers and backends.
+
+Every public entry point runs its arguments through these before touching any
+weight or stored state, so bad input fails early with a message that names
+what was expected, and a failed call changes nothing.
+"""
+
+import numpy as np
+
+from . import nest
+
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def check_dtype_name(dtype):
+    """Normalise a dtype argument to ``"float32"`` or ``"float64"``."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}") from None
+    if name not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be 'float32' or 'float64', got {name!r}")
+    return name
+
+
+def float_array(value, name, dtype):
+    """Return ``value`` as a finite array of ``dtype``.
+
+    Floating-point input of another precision is cast (as Keras does); integer,
+    boolean, complex and object input is a ``TypeError``; NaN or inf a ``ValueError``.
+    """
+    if isinstance(value, np.ndarray):
+        array = value
+    else:
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as error:
+            raise TypeError(f"{name} must be a float array, could not convert it: {error}") from None
+    if array.dtype.kind != "f":
+        raise TypeError(
+            f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
+        )
+    array = np.asarray(array, dtype=dtype)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or inf; expected finite values")
+    return array
+
+
+def sequence(x, dtype, features=None, time_major=False):
+    """Check a sequence batch; return it as a ``(batch, time, features)`` array of ``dtype``."""
+    layout = "(time, batch, features)" if time_major else "(batch, time, features)"
+    x = float_array(x, "inputs", dtype)
+    if x.ndim != 3:
+        raise ValueError(f"expected inputs of shape {layout}, got an array of shape {x.shape}")
+    if time_major:
+        x = x.transpose(1, 0, 2)
+    batch, time, got_features = x.shape
+    if time == 0:
+        raise ValueError(f"inputs have no timesteps (shape {layout} = {x.shape}); expected time >= 1")
+    if batch == 0:
+        raise ValueError(f"inputs have an empty batch (shape {layout} = {x.shape}); expected batch >= 1")
+    if features is not None and got_features != features:
+        raise ValueError(
+            f"expected inputs with {features} features (the size the cell was built for), got {got_features}"
+        )
+    return x
+
+
+def step_inputs(x, dtype, features=None):
+    """Check one timestep's inputs; return a ``(batch, features)`` array."""
+    x = float_array(x, "inputs", dtype)
+    if x.ndim != 2:
+        raise ValueError(f"expected inputs of shape (batch, features), got an array of shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError("inputs have an empty batch; expected batch >= 1")
+    if features is not None and x.shape[1] != features:
+        raise ValueError(
+            f"expected inputs with {features} features (the size the cell was built for), got {x.shape[1]}"
+        )
+    return x
+
+
+def flat_states(states, state_size, batch, dtype, name="states"):
+    """Check states against ``state_size``; return the flat list of ``(batch, size)`` arrays.
+
+    ``states`` may be nested like ``state_size`` or already flat; a single array is
+    accepted for a cell with one state.
+    """
+    sizes = nest.flatten(state_size)
+    if isinstance(states, np.ndarray) and len(sizes) == 1:
+        states = [states]
+    if not nest.is_nested(states):
+        raise TypeError(
+            f"{name} must be a list of arrays (one per state: sizes {sizes}), got {type(states).__name__}"
+        )
+    leaves = nest.flatten(states)
+    if len(leaves) != len(sizes):
+        raise ValueError(
+            f"expected {len(sizes)} state arrays for state_size {state_size!r}, "
+            f"got {len(leaves)} with shapes {nest.describe_shapes(states)}"
+        )
+    checked = []
+    for i, (leaf, size) in enumerate(zip(leaves, sizes)):
+        leaf = float_array(leaf, f"{name}[{i}]", dtype)
+        if leaf.shape != (batch, size):
+            raise ValueError(f"expected {name}[{i}] of shape (batch, {size}) = {(batch, size)}, got {leaf.shape}")
+        checked.append(leaf)
+    return checked
+
+
+def mask(mask_value, batch, time):
+    """Check a ``(batch, time)`` mask of booleans or 0/1 numbers; return it as bool."""
+    if mask_value is None:
+        return None
+    array = np.asarray(mask_value)
+    if array.shape != (batch, time):
+        raise ValueError(f"expected a mask of shape (batch, time) = {(batch, time)}, got {array.shape}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"mask must hold booleans or 0/1 numbers, got dtype {array.dtype}")
+    if array.dtype.kind != "b" and not np.isin(array, (0, 1)).all():
+        raise ValueError("mask must hold only 0/1 (or True/False) values")
+    return array.astype(bool)
