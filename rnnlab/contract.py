@@ -77,6 +77,22 @@ def deserialize(spec, custom_objects=None):
     return cls.from_config(dict(spec["config"]), custom_objects=custom_objects)
 
 
+
+def _recording_build(build):
+    """Wrap a subclass's ``build`` so every build records ``input_size`` and sets ``built``.
+
+    Keras does the same, which is why a custom ``build`` may forget ``self.built = True``.
+    """
+
+    @functools.wraps(build)
+    def wrapper(self, input_shape):
+        build(self, input_shape)
+        self.input_size = int(input_shape[-1])
+        self.built = True
+
+    return wrapper
+
+
 class Weighted:
     """Owns named weights: ``add_weight``, ``get_weights``/``set_weights``, ``trainable``.
 
@@ -250,17 +266,3 @@ class AbstractRNNCell(Weighted):
 def _snake_case(name):
     return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
-
-def _recording_build(build):
-    """Wrap a subclass's ``build`` so every build records ``input_size`` and sets ``built``.
-
-    Keras does the same, which is why a custom ``build`` may forget ``self.built = True``.
-    """
-
-    @functools.wraps(build)
-    def wrapper(self, input_shape):
-        build(self, input_shape)
-        self.input_size = int(input_shape[-1])
-        self.built = True
-
-    return wrapper
