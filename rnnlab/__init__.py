@@ -3,5 +3,7 @@
 from . import activations, initializers, nest
 from .cells import GRUCell, LSTMCell, MinimalRNNCell, SimpleRNNCell, StackedRNNCells
 from .contract import AbstractRNNCell
+from .io import load, save
+from .layers import RNN, Bidirectional, Dense
 
 __version__ = "0.1.0"

@@ -37,6 +37,7 @@ protocol* (see :mod:`rnnlab.bptt`): ``forward(inputs, states)`` returns
 returns ``(d_inputs, d_states, d_weights)``.
 """
 
+import copy
 import functools
 
 import numpy as np
@@ -50,6 +51,12 @@ BACKWARD_PROTOCOL_HINT = (
     "backward(cache, d_output, d_new_states) -> (d_inputs, d_states, d_weights); "
     "see the 'custom cell with its backward' section of docs/custom_cells.md"
 )
+
+
+def register(cls):
+    """Make ``cls`` findable by name for ``from_config`` and ``load`` (cells register themselves)."""
+    _CELL_CLASSES[cls.__name__] = cls
+    return cls
 
 
 def registered_class(class_name, custom_objects=None):
@@ -102,7 +109,7 @@ class Weighted:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        _CELL_CLASSES[cls.__name__] = cls  # so from_config/load find custom classes by name
+        register(cls)  # so from_config/load find custom classes by name
         if "build" in cls.__dict__:
             cls.build = _recording_build(cls.__dict__["build"])
 
@@ -164,6 +171,24 @@ class Weighted:
                 raise ValueError(f"weights[{i}] must have shape {old.shape}, got {new.shape}")
             checked.append(new.copy())
         self._assign_weights(checked)
+
+    def ensure_built(self, input_shape):
+        """Build for ``input_shape`` unless already built (``__call__`` does this on first use)."""
+        if not self.built:
+            self.build(tuple(input_shape))
+
+    def fresh_copy(self, seed=None):
+        """An unbuilt copy with the same settings and a new ``seed``: new weights on first build.
+
+        Works for any subclass, even one without ``get_config``.
+        """
+        clone = copy.copy(self)
+        for name in self._weight_names:
+            clone.__dict__.pop(name, None)
+        clone._weight_names = []
+        clone.seed, clone._rng = seed, np.random.default_rng(seed)
+        clone.built, clone.input_size = False, None
+        return clone
 
     def count_params(self):
         return int(sum(w.size for w in self.weights))
@@ -239,10 +264,6 @@ class AbstractRNNCell(Weighted):
             flat = validation.flat_states(states, self.state_size, inputs.shape[0], self.dtype)
         self.ensure_built((None, inputs.shape[1]))
         return self._checked_call(inputs, self.pack_states(flat))
-
-    def ensure_built(self, input_shape):
-        if not self.built:
-            self.build(tuple(input_shape))
 
     def pack_states(self, flat_states):
         """Turn a flat list of state arrays into the nested list ``call`` expects."""

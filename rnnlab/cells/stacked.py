@@ -85,6 +85,12 @@ class StackedRNNCells(AbstractRNNCell):
             d_states[k] = self._repack(cell, d_cell_states)
         return d_output, d_states, [w for cell_weights in d_weights for w in cell_weights]
 
+    def fresh_copy(self, seed=None):
+        clone = super().fresh_copy(seed)
+        clone.cells = [cell.fresh_copy(None if seed is None else list(nest.flatten(seed)) + [i])
+                       for i, cell in enumerate(self.cells)]
+        return clone
+
     @property
     def has_backward(self):
         return all(cell.has_backward for cell in self.cells)

@@ -1,0 +1,408 @@
+"""Layers: the ``RNN`` sequence driver, ``Bidirectional`` and a ``Dense`` readout.
+
+``RNN`` turns a cell into a layer that eats whole sequences, with the Keras
+options: ``return_sequences``, ``return_state``, ``go_backwards``,
+``stateful``, ``time_major``, ``zero_output_for_mask`` and masking.  The step
+loop itself runs in a *backend* (see :mod:`rnnlab.backends`); every backend
+returns the same numbers.
+"""
+
+import numpy as np
+
+from . import activations, backends, initializers, nest, validation
+from .contract import AbstractRNNCell, Weighted, deserialize, register, serialize
+
+MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+@register
+class RNN:
+    """Run a cell over sequences.
+
+    Args:
+        cell: an :class:`AbstractRNNCell` (or a list of cells, stacked).
+        return_sequences: return the output at every step (B, T, O) instead of
+            the last one (B, O).
+        return_state: also return the final states: ``[y, *flat_states]``.
+        go_backwards: process the sequence from the end; the returned sequence
+            is in processing order (reversed), as in Keras.
+        stateful: keep the final states of one call as the initial states of the
+            next (same batch size); :meth:`reset_states` zeros them.
+        time_major: inputs and sequence outputs are (T, B, ...) instead of (B, T, ...).
+        zero_output_for_mask: at masked steps output zeros instead of repeating
+            the previous output.
+        backend: ``"python"``, ``"numba"``, ``"cuda"`` or ``"auto"``.
+
+    Call: ``layer(x, initial_state=None, mask=None)`` with x (B, T, F), an
+    optional list of initial states (flat or nested like ``cell.state_size``)
+    and an optional (B, T) mask of booleans.
+    """
+
+    def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
+                 stateful=False, time_major=False, zero_output_for_mask=False, backend="auto", name=None):
+        if isinstance(cell, (list, tuple)):
+            from .cells.stacked import StackedRNNCells
+
+            cell = StackedRNNCells(list(cell))
+        if not isinstance(cell, AbstractRNNCell):
+            raise TypeError(f"RNN needs an AbstractRNNCell, got {type(cell).__name__}")
+        self.cell = cell
+        self.return_sequences = bool(return_sequences)
+        self.return_state = bool(return_state)
+        self.go_backwards = bool(go_backwards)
+        self.stateful = bool(stateful)
+        self.time_major = bool(time_major)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.backend = backends.check_name(backend)
+        self.name = name or f"rnn_{cell.name}"
+        self.states = None  # the carried states of a stateful layer: flat list of (B, size)
+
+    # -- weights ---------------------------------------------------------------
+
+    @property
+    def built(self):
+        return self.cell.built
+
+    @property
+    def dtype(self):
+        return self.cell.dtype
+
+    @property
+    def weights(self):
+        return self.cell.weights
+
+    def get_weights(self):
+        return self.cell.get_weights()
+
+    def set_weights(self, weights):
+        self.cell.set_weights(weights)
+
+    @property
+    def input_size(self):
+        return self.cell.input_size
+
+    def build(self, input_shape):
+        """input_shape: (B, T, F) (or (T, B, F) when time_major); builds the cell for F features."""
+        self.cell.ensure_built((None, input_shape[-1]))
+
+    ensure_built = build
+
+    # -- running ---------------------------------------------------------------
+
+    def __call__(self, inputs, initial_state=None, mask=None):
+        """Run the layer.  Returns y, or ``[y, *final_states]`` with ``return_state``.
+
+        y is (B, T, O) with ``return_sequences`` ((T, B, O) if ``time_major``), else (B, O).
+        """
+        run = self.prepare(inputs, initial_state, mask)
+        outputs, final_states = backends.run(self, run)
+        return self.finish(run, outputs, final_states)
+
+    def prepare(self, inputs, initial_state=None, mask=None):
+        """Check every argument and build the cell; nothing else changes.
+
+        Returns a :class:`SequenceRun` with the inputs in processing order.
+        """
+        x = validation.sequence(inputs, self.dtype, self.cell.input_size if self.built else None,
+                                self.time_major)  # (B, T, F)
+        batch, time, features = x.shape
+        mask = validation.mask(mask, batch, time)
+        if initial_state is not None:
+            states = validation.flat_states(initial_state, self.cell.state_size, batch, self.dtype,
+                                            name="initial_state")
+        elif self.stateful and self.states is not None:
+            if self.states[0].shape[0] != batch:
+                raise ValueError(
+                    f"this stateful layer carries states for batch size {self.states[0].shape[0]}, "
+                    f"got a batch of {batch}; call reset_states() to start over with a new batch size"
+                )
+            states = self.states
+        else:
+            states = nest.flatten(self.cell.get_initial_state(batch_size=batch, dtype=self.dtype))
+        self.cell.ensure_built((None, features))
+        x_steps = x.transpose(1, 0, 2)  # (T, B, F): time first, the order the loop walks
+        mask_steps = None if mask is None else mask.T  # (T, B)
+        if self.go_backwards:
+            x_steps = x_steps[::-1]
+            mask_steps = None if mask_steps is None else mask_steps[::-1]
+        return SequenceRun(x_steps, [s.copy() for s in states], mask_steps)
+
+    def finish(self, run, outputs, final_states):
+        """Shape the outputs (T, B, O) as the options ask and update stateful states."""
+        if self.stateful:
+            self.states = [s.copy() for s in final_states]
+        if self.return_sequences:
+            y = outputs if self.time_major else outputs.transpose(1, 0, 2)
+        else:
+            y = outputs[-1]
+        if self.return_state:
+            return [y, *final_states]
+        return y
+
+    def reset_states(self, states=None):
+        """Forget the carried states (the next call starts from zeros), or set them."""
+        if not self.stateful:
+            raise ValueError("reset_states() is only for layers created with stateful=True")
+        if states is None:
+            self.states = None
+            return
+        batch = np.shape(nest.flatten(states)[0])[0]
+        self.states = validation.flat_states(states, self.cell.state_size, batch, self.dtype)
+
+    # -- config ----------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "cell": serialize(self.cell),
+            "return_sequences": self.return_sequences,
+            "return_state": self.return_state,
+            "go_backwards": self.go_backwards,
+            "stateful": self.stateful,
+            "time_major": self.time_major,
+            "zero_output_for_mask": self.zero_output_for_mask,
+            "backend": self.backend,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        cell = deserialize(config.pop("cell"), custom_objects)
+        return cls(cell, **config)
+
+    def __repr__(self):
+        options = [name for name in ("return_sequences", "return_state", "go_backwards", "stateful",
+                                     "time_major", "zero_output_for_mask") if getattr(self, name)]
+        extra = "".join(f", {name}=True" for name in options)
+        return f"RNN({self.cell!r}{extra}, backend={self.backend!r})"
+
+
+class SequenceRun:
+    """One checked call, ready for a backend.
+
+    Attributes:
+        inputs: (T, B, F) in processing order (already reversed for ``go_backwards``).
+        initial_states: flat list of (B, size) arrays.
+        mask: (T, B) bool in processing order, or None.
+    """
+
+    def __init__(self, inputs, initial_states, mask):
+        self.inputs = inputs
+        self.initial_states = initial_states
+        self.mask = mask
+
+
+@register
+class Bidirectional:
+    """Run a layer forwards and a copy of it backwards, and merge the outputs.
+
+    The backward copy gets a fresh cell from the same config (its own weights,
+    seeded from the forward cell's seed) unless ``backward_layer`` is given.
+
+    merge_mode: ``"concat"`` (last axis), ``"sum"``, ``"mul"``, ``"ave"`` or
+    ``None`` (return ``[y_forward, y_backward]``).  With ``return_sequences``
+    the backward outputs are flipped back into input order before merging.
+    ``initial_state`` is a list whose first half goes to the forward layer and
+    second half to the backward layer.  ``get_weights()`` is the forward
+    layer's weights followed by the backward layer's.
+    """
+
+    def __init__(self, layer, merge_mode="concat", backward_layer=None):
+        if not isinstance(layer, RNN):
+            raise TypeError(f"Bidirectional wraps an RNN layer, got {type(layer).__name__}")
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
+        if backward_layer is None:
+            seed = layer.cell.seed
+            backward_cell = layer.cell.fresh_copy(None if seed is None else list(nest.flatten(seed)) + [1])
+            config = layer.get_config()
+            del config["cell"]
+            config.update(go_backwards=not layer.go_backwards, name=f"backward_{layer.name}")
+            backward_layer = RNN(backward_cell, **config)
+        elif not isinstance(backward_layer, RNN):
+            raise TypeError(f"backward_layer must be an RNN layer, got {type(backward_layer).__name__}")
+        if backward_layer.go_backwards == layer.go_backwards:
+            raise ValueError("backward_layer must have the opposite go_backwards of the forward layer")
+        self.forward_layer = layer
+        self.backward_layer = backward_layer
+        self.merge_mode = merge_mode
+
+    @property
+    def return_sequences(self):
+        return self.forward_layer.return_sequences
+
+    @property
+    def return_state(self):
+        return self.forward_layer.return_state
+
+    @property
+    def time_major(self):
+        return self.forward_layer.time_major
+
+    @property
+    def dtype(self):
+        return self.forward_layer.dtype
+
+    @property
+    def built(self):
+        return self.forward_layer.built and self.backward_layer.built
+
+    @property
+    def input_size(self):
+        return self.forward_layer.input_size
+
+    def ensure_built(self, input_shape):
+        self.forward_layer.build(input_shape)
+        self.backward_layer.build(input_shape)
+
+    @property
+    def weights(self):
+        return self.forward_layer.weights + self.backward_layer.weights
+
+    def get_weights(self):
+        return self.forward_layer.get_weights() + self.backward_layer.get_weights()
+
+    def set_weights(self, weights):
+        count = len(self.forward_layer.weights)
+        if not isinstance(weights, (list, tuple)) or len(weights) != count + len(self.backward_layer.weights):
+            raise ValueError(
+                f"Bidirectional expects {count + len(self.backward_layer.weights)} weight arrays "
+                f"(forward then backward), got {len(weights) if isinstance(weights, (list, tuple)) else weights!r}"
+            )
+        # Check both halves before assigning either, so a failure changes nothing.
+        forward_old = self.forward_layer.get_weights()
+        self.forward_layer.set_weights(list(weights[:count]))
+        try:
+            self.backward_layer.set_weights(list(weights[count:]))
+        except (ValueError, TypeError):
+            self.forward_layer.set_weights(forward_old)
+            raise
+
+    def split_initial_state(self, initial_state):
+        """Split a flat list of initial states into (forward half, backward half)."""
+        if initial_state is None:
+            return None, None
+        flat = nest.flatten(initial_state) if nest.is_nested(initial_state) else [initial_state]
+        n_forward = len(nest.flatten(self.forward_layer.cell.state_size))
+        n_backward = len(nest.flatten(self.backward_layer.cell.state_size))
+        if len(flat) != n_forward + n_backward:
+            raise ValueError(
+                f"Bidirectional expects {n_forward + n_backward} initial state arrays "
+                f"({n_forward} forward, then {n_backward} backward), got {len(flat)}"
+            )
+        return flat[:n_forward], flat[n_forward:]
+
+    def __call__(self, inputs, initial_state=None, mask=None):
+        forward_state, backward_state = self.split_initial_state(initial_state)
+        # Prepare (check) both directions before running either: a failure changes nothing.
+        forward_run = self.forward_layer.prepare(inputs, forward_state, mask)
+        backward_run = self.backward_layer.prepare(inputs, backward_state, mask)
+        forward = self.forward_layer.finish(forward_run, *backends.run(self.forward_layer, forward_run))
+        backward = self.backward_layer.finish(backward_run, *backends.run(self.backward_layer, backward_run))
+        return self.merge(forward, backward)
+
+    def merge(self, forward, backward):
+        """Merge the two layers' results (each y or [y, *states]) as Keras does."""
+        if self.return_state:
+            y_forward, forward_states = forward[0], forward[1:]
+            y_backward, backward_states = backward[0], backward[1:]
+        else:
+            y_forward, y_backward, forward_states, backward_states = forward, backward, [], []
+        if self.return_sequences:
+            time_axis = 0 if self.time_major else 1
+            y_backward = np.flip(y_backward, axis=time_axis)
+        if self.merge_mode is None:
+            merged = [y_forward, y_backward]
+        elif self.merge_mode == "concat":
+            merged = [np.concatenate([y_forward, y_backward], axis=-1)]
+        elif self.merge_mode == "sum":
+            merged = [y_forward + y_backward]
+        elif self.merge_mode == "mul":
+            merged = [y_forward * y_backward]
+        else:
+            merged = [(y_forward + y_backward) / 2]
+        if self.return_state:
+            return merged + list(forward_states) + list(backward_states)
+        return merged[0] if len(merged) == 1 else merged
+
+    def get_config(self):
+        return {"layer": serialize(self.forward_layer), "merge_mode": self.merge_mode,
+                "backward_layer": serialize(self.backward_layer)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(RNN.from_config(config["layer"]["config"], custom_objects), config["merge_mode"],
+                   RNN.from_config(config["backward_layer"]["config"], custom_objects))
+
+    def __repr__(self):
+        return f"Bidirectional({self.forward_layer!r}, merge_mode={self.merge_mode!r})"
+
+
+
+class Dense(Weighted):
+    """A fully connected readout: ``y = act(x @ kernel + bias)``.
+
+    x is (..., in) (for example an RNN's (B, T, H) sequence or (B, H) last
+    output); y is (..., units).  Weights: ``kernel`` (in, units) and ``bias``
+    (units,) when ``use_bias``, as in Keras.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
+            raise ValueError(f"units must be a positive int, got {units!r}")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer)
+
+    def _check(self, inputs):
+        x = validation.float_array(inputs, "inputs", self.dtype)
+        if x.ndim < 1 or x.shape[-1] == 0:
+            raise ValueError(f"expected inputs of shape (..., features), got {x.shape}")
+        if self.built and x.shape[-1] != self.input_size:
+            raise ValueError(f"expected inputs with {self.input_size} features (..., {self.input_size}), got {x.shape}")
+        return x
+
+    def __call__(self, inputs):
+        return self.forward(inputs)[0]
+
+    def forward(self, inputs):
+        """Returns ``(y, cache)``; ``cache`` feeds :meth:`backward`."""
+        x = self._check(inputs)
+        self.ensure_built(x.shape)
+        pre = x @ self.kernel
+        if self.use_bias:
+            pre = pre + self.bias
+        y = self.activation(pre)
+        return y, (x, pre, y)
+
+    def backward(self, cache, d_y):
+        """da = dy * act'(a); dx = da K^T; dK = sum over leading axes of x^T da; db = sum da.
+
+        Returns ``(d_inputs, [d_kernel, d_bias])``.
+        """
+        x, pre, y = cache
+        d_pre = d_y * self.activation.grad(pre, y)
+        x2d, d2d = x.reshape(-1, x.shape[-1]), d_pre.reshape(-1, self.units)
+        d_weights = [x2d.T @ d2d]
+        if self.use_bias:
+            d_weights.append(d2d.sum(axis=0))
+        return d_pre @ self.kernel.T, d_weights
+
+    def get_config(self):
+        return {"units": self.units, "activation": activations.serialize(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                **self._base_config()}
+
+    def __repr__(self):
+        return f"Dense(units={self.units}, activation={self.activation.name!r}, dtype={self.dtype!r})"

@@ -1,0 +1,102 @@
+"""Slow, obviously correct references, written from the equations in DESIGN.md.
+
+Nothing here imports rnnlab.  Every function works one sample and one unit at
+a time with Python floats, so it is easy to check by eye against the equations.
+"""
+
+import math
+
+import numpy as np
+
+
+def sigmoid(v):
+    return 1.0 / (1.0 + math.exp(-v))
+
+
+ACTIVATIONS = {
+    "tanh": math.tanh,
+    "sigmoid": sigmoid,
+    "relu": lambda v: max(v, 0.0),
+    "hard_sigmoid": lambda v: min(max(v / 6.0 + 0.5, 0.0), 1.0),
+    "linear": lambda v: v,
+}
+
+
+def affine(x, W, column):
+    """sum_k x[k] * W[k, column]."""
+    return sum(float(x[k]) * float(W[k, column]) for k in range(len(x)))
+
+
+def simple_rnn_step(x, h, K, R, b, act="tanh"):
+    """One sample: h'[j] = act(sum_k x[k] K[k,j] + sum_k h[k] R[k,j] + b[j])."""
+    f = ACTIVATIONS[act]
+    units = R.shape[0]
+    h_new = [f(affine(x, K, j) + affine(h, R, j) + (0.0 if b is None else float(b[j]))) for j in range(units)]
+    return h_new, [h_new]
+
+
+def gru_step(x, h, K, R, bias, reset_after=True, act="tanh", rec_act="sigmoid"):
+    """One sample of Keras GRU; gate order z, r, h."""
+    f, g = ACTIVATIONS[act], ACTIVATIONS[rec_act]
+    u = R.shape[0]
+    if bias is None:
+        b_in, b_rec = [0.0] * 3 * u, [0.0] * 3 * u
+    elif reset_after:
+        b_in, b_rec = list(bias[0]), list(bias[1])
+    else:
+        b_in, b_rec = list(bias), [0.0] * 3 * u
+    z = [g(affine(x, K, j) + b_in[j] + affine(h, R, j) + b_rec[j]) for j in range(u)]
+    r = [g(affine(x, K, u + j) + b_in[u + j] + affine(h, R, u + j) + b_rec[u + j]) for j in range(u)]
+    if reset_after:
+        hh = [f(affine(x, K, 2 * u + j) + b_in[2 * u + j] + r[j] * (affine(h, R, 2 * u + j) + b_rec[2 * u + j]))
+              for j in range(u)]
+    else:
+        rh = [r[k] * float(h[k]) for k in range(u)]
+        hh = [f(affine(x, K, 2 * u + j) + b_in[2 * u + j] + affine(rh, R, 2 * u + j)) for j in range(u)]
+    h_new = [z[j] * float(h[j]) + (1 - z[j]) * hh[j] for j in range(u)]
+    return h_new, [h_new]
+
+
+def lstm_step(x, h, c, K, R, b, act="tanh", rec_act="sigmoid"):
+    """One sample of Keras LSTM; gate order i, f, c, o; state [h, c]."""
+    f_act, g = ACTIVATIONS[act], ACTIVATIONS[rec_act]
+    u = R.shape[0]
+
+    def pre(j):
+        return affine(x, K, j) + affine(h, R, j) + (0.0 if b is None else float(b[j]))
+
+    i = [g(pre(j)) for j in range(u)]
+    f = [g(pre(u + j)) for j in range(u)]
+    cand = [f_act(pre(2 * u + j)) for j in range(u)]
+    o = [g(pre(3 * u + j)) for j in range(u)]
+    c_new = [f[j] * float(c[j]) + i[j] * cand[j] for j in range(u)]
+    h_new = [o[j] * f_act(c_new[j]) for j in range(u)]
+    return h_new, [h_new, c_new]
+
+
+def run_sequence(step, x, states, mask=None, go_backwards=False, zero_output_for_mask=False):
+    """Keras RNN semantics, one sample at a time.
+
+    step(x_t, states) -> (output, new_states) for ONE sample (lists of floats).
+    x: (B, T, F); states: list of (B, size) arrays; mask: (B, T) or None.
+    Returns outputs (B, T, O) in processing order and final states (list of (B, size)).
+    """
+    B, T, _ = x.shape
+    all_outputs, all_states = [], [[] for _ in states]
+    for b in range(B):
+        sample_states = [list(map(float, s[b])) for s in states]
+        order = range(T - 1, -1, -1) if go_backwards else range(T)
+        outputs, previous = [], None
+        for t in order:
+            output, new_states = step(x[b, t], sample_states)
+            if previous is None:
+                previous = [0.0] * len(output)
+            if mask is not None and not mask[b, t]:
+                output = [0.0] * len(output) if zero_output_for_mask else previous
+                new_states = sample_states
+            outputs.append(output)
+            previous, sample_states = output, new_states
+        all_outputs.append(outputs)
+        for k, s in enumerate(sample_states):
+            all_states[k].append(s)
+    return np.array(all_outputs), [np.array(s) for s in all_states]
