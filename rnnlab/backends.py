@@ -50,13 +50,18 @@ def run(layer, sequence_run, record=False):
 
     Returns ``(outputs, final_states)``: outputs (T, B, O) in processing
     order, final_states the flat list of (B, size) arrays.  With ``record`` a
-    third item is returned: the per-step record :mod:`rnnlab.bptt` needs.
+    third item is returned: the per-step record :mod:`rnnlab.bptt` needs
+    (for the python backend a :class:`PythonRecord`).
     """
     backend = resolve(layer.backend, layer.cell)
     if backend == "python":
         return python_scan(layer.cell, sequence_run, layer.zero_output_for_mask, record)
-    kernel = KERNELS[(backend, type(layer.cell))]()
-    return kernel.scan(layer, sequence_run, record)
+    return kernel_for(backend, layer.cell).scan(layer, sequence_run, record)
+
+
+def kernel_for(backend, cell):
+    """The kernel module of ``backend`` for ``cell`` (imported on first use)."""
+    return KERNELS[(backend, type(cell))]()
 
 
 def python_scan(cell, sequence_run, zero_output_for_mask, record=False):
@@ -69,13 +74,13 @@ def python_scan(cell, sequence_run, zero_output_for_mask, record=False):
     x, mask = sequence_run.inputs, sequence_run.mask  # (T, B, F), (T, B) or None
     states = sequence_run.initial_states
     outputs = np.zeros((x.shape[0], x.shape[1], cell.output_size), dtype=x.dtype)  # (T, B, O)
-    caches = []
+    record = PythonRecord() if record else None
     previous_output = outputs[0]
     for t in range(x.shape[0]):
         packed = cell.pack_states(states)
         if record:
             output, new_states, cache = cell.forward(x[t], packed)
-            caches.append(cache)
+            record.caches.append(cache)
         else:
             output, new_states = cell._checked_call(x[t], packed)
         new_states = nest.flatten(new_states)
@@ -85,6 +90,16 @@ def python_scan(cell, sequence_run, zero_output_for_mask, record=False):
             output = np.where(keep, output, 0 if zero_output_for_mask else previous_output)
         outputs[t] = output
         previous_output, states = outputs[t], new_states
+        if record:
+            record.states.append(states)
     if record:
-        return outputs, states, caches
+        return outputs, states, record
     return outputs, states
+
+
+class PythonRecord:
+    """What the python loop keeps for BPTT: each step's cell cache and flat states after it."""
+
+    def __init__(self):
+        self.caches = []
+        self.states = []

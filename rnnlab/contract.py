@@ -190,6 +190,16 @@ class Weighted:
         clone.built, clone.input_size = False, None
         return clone
 
+    def astype(self, dtype):
+        """A copy that computes in ``dtype``, with the weights cast to it (used by gradient checks)."""
+        clone = copy.copy(self)
+        clone.dtype = validation.check_dtype_name(dtype)
+        clone._weight_names = list(self._weight_names)
+        clone._rng = copy.deepcopy(self._rng)
+        for name in self._weight_names:
+            setattr(clone, name, getattr(self, name).astype(clone.dtype))
+        return clone
+
     def count_params(self):
         return int(sum(w.size for w in self.weights))
 
@@ -206,6 +216,13 @@ class Weighted:
 
 class AbstractRNNCell(Weighted):
     """Base class of every cell.  See the module docstring for the contract."""
+
+    #: Which flat state leaf the output equals (h for the built-in cells), or None.
+    #: BPTT uses it to report the total gradient dL/dh_t in ``grads.state_grads``.
+    output_state_index = None
+
+    #: Names of the cache entries that :mod:`rnnlab.bptt` shows as gates on the tape.
+    gate_names = ()
 
     @property
     def state_size(self):

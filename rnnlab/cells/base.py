@@ -11,6 +11,7 @@ class BuiltinCell(AbstractRNNCell):
     """
 
     _extra_config = ()
+    output_state_index = 0
 
     def __init__(
         self,

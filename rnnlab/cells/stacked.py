@@ -32,6 +32,15 @@ class StackedRNNCells(AbstractRNNCell):
         return tuple(cell.state_size for cell in self.cells)
 
     @property
+    def output_state_index(self):
+        """The output is the last cell's output: find its leaf among the flat states."""
+        last = self.cells[-1]
+        if last.output_state_index is None:
+            return None
+        offset = len(nest.flatten(self.state_size)) - len(nest.flatten(last.state_size))
+        return offset + last.output_state_index
+
+    @property
     def output_size(self):
         return self.cells[-1].output_size
 
@@ -89,6 +98,11 @@ class StackedRNNCells(AbstractRNNCell):
         clone = super().fresh_copy(seed)
         clone.cells = [cell.fresh_copy(None if seed is None else list(nest.flatten(seed)) + [i])
                        for i, cell in enumerate(self.cells)]
+        return clone
+
+    def astype(self, dtype):
+        clone = super().astype(dtype)
+        clone.cells = [cell.astype(dtype) for cell in self.cells]
         return clone
 
     @property

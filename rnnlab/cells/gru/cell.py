@@ -34,6 +34,8 @@ class GRUCell(BuiltinCell):
 
     _extra_config = ("recurrent_activation", "reset_after")
 
+    gate_names = ("z", "r", "hh")  # hh is the candidate h~
+
     def __init__(self, units, recurrent_activation="sigmoid", reset_after=True, **kwargs):
         super().__init__(units, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)

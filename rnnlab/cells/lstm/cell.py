@@ -28,6 +28,8 @@ class LSTMCell(BuiltinCell):
 
     _extra_config = ("recurrent_activation", "unit_forget_bias")
 
+    gate_names = ("i", "f", "g", "o")  # g is the candidate c~
+
     def __init__(self, units, recurrent_activation="sigmoid", unit_forget_bias=True, **kwargs):
         super().__init__(units, **kwargs)
         self.recurrent_activation = activations.get(recurrent_activation)

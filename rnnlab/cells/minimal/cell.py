@@ -19,6 +19,8 @@ class MinimalRNNCell(AbstractRNNCell):
     the optional extras that let :mod:`rnnlab.bptt` train it.
     """
 
+    output_state_index = 0  # the output is the state h
+
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
         self.units = units
