@@ -7,14 +7,17 @@
 * ``"auto"`` picks the fastest available backend for the cell.
 """
 
+import importlib
+
 import numpy as np
 
 from . import nest
 
 BACKENDS = ("auto", "python", "numba", "cuda")
 
-#: (backend name, cell class) -> kernel module with ``scan(layer, run, record)``.
-#: Kernel modules register themselves lazily through :func:`register_kernel`.
+#: (backend name, cell class) -> module path of the kernel module for that cell.
+#: Kernel modules are imported only when first used, so ``import rnnlab`` never
+#: imports numba or compiles anything.
 KERNELS = {}
 
 
@@ -24,24 +27,43 @@ def check_name(backend):
     return backend
 
 
-def register_kernel(backend, cell_class, loader):
-    """``loader()`` returns the kernel module; it is called only when first used."""
-    KERNELS[(backend, cell_class)] = loader
+def register_kernel(backend, cell_class, module_path):
+    """Declare that ``module_path`` runs ``cell_class`` on ``backend``.
+
+    A kernel module provides:
+
+    * ``unsupported(cell) -> str | None``: why this cell's configuration has no
+      kernel (for example an activation the kernel does not implement), or None;
+    * ``scan(layer, sequence_run, record) -> (outputs, final_states[, record])``
+      like :func:`python_scan`; its record has ``stacked_states()`` and ``gates(cell)``;
+    * ``backward(tape, d_outputs, d_final, truncate, per_step) -> bptt.Gradients``
+      with ``inputs`` as (T, B, F) in processing order.
+    """
+    KERNELS[(backend, cell_class)] = module_path
 
 
-def available(backend, cell):
-    return backend == "python" or (backend, type(cell)) in KERNELS
+def kernel_for(backend, cell):
+    """The kernel module of ``backend`` for ``cell`` (imported on first use)."""
+    return importlib.import_module(KERNELS[(backend, type(cell))])
+
+
+def why_unavailable(backend, cell):
+    """None when ``backend`` can run ``cell``, else the reason."""
+    if backend == "python":
+        return None
+    if (backend, type(cell)) not in KERNELS:
+        return f"backend {backend!r} has no kernel for {type(cell).__name__}"
+    return kernel_for(backend, cell).unsupported(cell)
 
 
 def resolve(backend, cell):
     """The concrete backend for ``cell``: ``"auto"`` prefers numba, then python."""
     if backend == "auto":
-        return "numba" if available("numba", cell) else "python"
-    if not available(backend, cell):
-        kinds = sorted({name for name, cls in KERNELS if cls is type(cell)} | {"python"})
-        raise ValueError(
-            f"backend {backend!r} has no kernel for {type(cell).__name__}; available for this cell: {kinds}"
-        )
+        return "numba" if why_unavailable("numba", cell) is None else "python"
+    reason = why_unavailable(backend, cell)
+    if reason is not None:
+        kinds = ["python"] + [name for name in ("numba", "cuda") if why_unavailable(name, cell) is None]
+        raise ValueError(f"{reason}; available for this cell: {kinds}")
     return backend
 
 
@@ -103,3 +125,18 @@ class PythonRecord:
     def __init__(self):
         self.caches = []
         self.states = []
+
+    def stacked_states(self):
+        """Flat list of (T, B, size): the states after every step."""
+        return [np.stack(leaf) for leaf in zip(*self.states)]
+
+    def gates(self, cell):
+        """``{name: (T, B, U)}`` for ``cell.gate_names`` (a list of such dicts for stacked cells)."""
+        return _stacked_gates(cell, self.caches)
+
+
+def _stacked_gates(cell, caches):
+    inner_cells = getattr(cell, "cells", None)
+    if inner_cells is not None:  # StackedRNNCells: each step's cache is a list, one per cell
+        return [_stacked_gates(inner, [c[k] for c in caches]) for k, inner in enumerate(inner_cells)]
+    return {name: np.stack([c[name] for c in caches]) for name in cell.gate_names}

@@ -73,7 +73,7 @@ class Tape:
     @property
     def states(self):
         """The states after every step: a flat list of (T, B, size) arrays (LSTM: [h, c])."""
-        return [np.stack(leaf) for leaf in zip(*self.record.states)]
+        return self.record.stacked_states()
 
     @property
     def gates(self):
@@ -81,19 +81,12 @@ class Tape:
 
         For ``StackedRNNCells`` a list with one such dict per cell.
         """
-        return _gates(self.cell, self.record.caches)
+        return self.record.gates(self.cell)
 
     def __repr__(self):
         T, B, F = self.inputs.shape
         return f"Tape({type(self.cell).__name__}, T={T}, B={B}, F={F}, backend={self.backend!r})"
 
-
-def _gates(cell, caches):
-    from .cells.stacked import StackedRNNCells
-
-    if isinstance(cell, StackedRNNCells):
-        return [_gates(inner, [c[k] for c in caches]) for k, inner in enumerate(cell.cells)]
-    return {name: np.stack([c[name] for c in caches]) for name in cell.gate_names}
 
 
 class BidirectionalTape:
