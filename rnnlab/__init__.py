@@ -1,6 +1,6 @@
 """rnnlab: read, run, watch and differentiate recurrent neural network cells."""
 
-from . import activations, bptt, initializers, losses, nest, optimizers
+from . import activations, bptt, initializers, losses, nest, optimizers, tasks
 from .cells import GRUCell, LSTMCell, MinimalRNNCell, SimpleRNNCell, StackedRNNCells
 from .contract import AbstractRNNCell
 from .io import load, save
