@@ -7,3 +7,6 @@ from .io import load, save
 from .layers import RNN, Bidirectional, Dense
 
 __version__ = "0.1.0"
+from . import train
+from .models import Sequential
+from .train import EarlyStopping, History
