@@ -18,6 +18,8 @@ The gradient of one minibatch, from the top down (see :meth:`Sequential.loss_and
     dL/dh_{k-1}, dL/d(rnn_k weights) = bptt.backward(tape_k, dL/dh_k)    for k = K .. 1
 """
 
+import copy
+
 import numpy as np
 
 from . import bptt, losses, optimizers
@@ -54,9 +56,10 @@ class Sequential:
             :class:`rnnlab.optimizers.Optimizer`.
         name: used in ``repr`` and ``summary``.
 
-    Inputs x are (B, T, F).  A ``mask`` (B, T) passed to the training and
-    evaluation methods is a *loss* mask: it drops positions from the loss (for
-    padding or undefined targets); the recurrent layers still read every step.
+    Inputs x are (B, T, F).  A ``mask`` passed to the training and evaluation
+    methods, (B, T) or (B,) like the targets' positions, is a *loss* mask: it
+    drops positions from the loss (padding or undefined targets); the
+    recurrent layers still read every step.
 
     Attributes:
         layers: the layers, in order.
@@ -116,7 +119,7 @@ class Sequential:
             self.predict(np.zeros((1, 1, int(input_shape[-1])), dtype=self.dtype))
 
     def count_params(self):
-        """The number of trainable numbers (0 for layers that are not built yet)."""
+        """The number of weights, all layers together (layers that are not built yet count 0)."""
         return int(sum(w.size for layer in self.layers if layer.built for w in layer.weights))
 
     # -- weights ---------------------------------------------------------------
@@ -200,8 +203,13 @@ class Sequential:
         weights and the optimizer's state are left as they were.
         """
         loss, grads = self.loss_and_gradients(x, y, mask)
-        new_weights = self.optimizer.apply(self.get_weights(), grads)  # checks before changing its state
-        self.set_weights(new_weights)
+        saved = copy.deepcopy(vars(self.optimizer))  # its moments and step count, in case the update is refused
+        new_weights = self.optimizer.apply(self.get_weights(), grads)
+        try:
+            self.set_weights(new_weights)  # refuses NaN or inf weights, changing nothing
+        except (ValueError, TypeError):
+            vars(self.optimizer).update(saved)
+            raise
         return {"loss": loss, "grad_norm": self.optimizer.last_grad_norm, "clipped": self.optimizer.last_clipped}
 
     def evaluate(self, x, y, mask=None):
@@ -291,14 +299,13 @@ class Sequential:
         if not isinstance(self.loss, str):
             raise ValueError("only a model whose loss is given by name can be saved")
         return {"layers": [serialize(layer) for layer in self.layers], "loss": self.loss,
-                "optimizer": {"class_name": type(self.optimizer).__name__, "config": self.optimizer.get_config()},
-                "name": self.name}
+                "optimizer": optimizer_to_config(self.optimizer), "name": self.name}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
         layers = [deserialize(spec, custom_objects) for spec in config.pop("layers")]
-        config["optimizer"] = _optimizer_from_config(config["optimizer"])
+        config["optimizer"] = optimizer_from_config(config["optimizer"])
         return cls(layers, **config)
 
     # -- showing ---------------------------------------------------------------
@@ -355,7 +362,13 @@ def _check_layers(layers):
     return layers
 
 
-def _optimizer_from_config(spec):
+def optimizer_to_config(optimizer):
+    """``{"class_name": ..., "config": ...}``: the optimizer's settings, not its state."""
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def optimizer_from_config(spec):
+    """A fresh optimizer from :func:`optimizer_to_config`'s output."""
     classes = {type_.__name__: type_ for type_ in optimizers.OPTIMIZERS.values()}
     if spec["class_name"] not in classes:
         raise ValueError(f"unknown optimizer class {spec['class_name']!r}; expected one of {sorted(classes)}")
