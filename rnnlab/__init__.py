@@ -10,3 +10,5 @@ __version__ = "0.1.0"
 from . import train
 from .models import Sequential
 from .train import EarlyStopping, History
+from . import experiments
+from .text_model import CharModel, sample
