@@ -1,4 +1,4 @@
-"""A character-level language model and temperature sampling.
+r"""A character-level language model and temperature sampling.
 
 The model reads one-hot characters and predicts, at every step, the logits
 of the next character.  Trained on Reber strings it learns the grammar;
@@ -7,7 +7,8 @@ sampling from it writes new strings::
     text, vocab = rl.tasks.reber_text(2000, seed=0)
     model = rl.CharModel(vocab, units=32, seed=0)
     model.fit_text(text, steps=300, seed=0)
-    rl.sample(model, "BT", length=40, temperature=0.5, seed=0)
+    rl.sample(model, "\nBP", length=60, temperature=0.5, seed=0)   # a newline starts a string
+    # 'BTSSXXVPXVVEPE\nBPBTXSEPE\nBPBPVVEPE\n...'
 
 Sampling with temperature tau draws the next character from ::
 
