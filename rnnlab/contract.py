@@ -39,6 +39,7 @@ returns ``(d_inputs, d_states, d_weights)``.
 
 import copy
 import functools
+import re
 
 import numpy as np
 
@@ -302,5 +303,6 @@ class AbstractRNNCell(Weighted):
 
 
 def _snake_case(name):
-    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+    """``SimpleRNNCell`` -> ``simple_rnn_cell``: split before each capitalised word and each acronym."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
