@@ -1,0 +1,81 @@
+"""The joint state vector, one step of a cell on it, and whole trajectories.
+
+Every analysis treats a cell as a map on one flat vector, the *joint state*
+``s``: the cell's state leaves concatenated in ``nest.flatten`` order.  For
+SimpleRNN, GRU and MinimalRNN ``s = h``; for LSTM ``s = [h, c]`` (size 2U),
+because c carries memory too and a fixed point or a Lyapunov exponent that
+ignored it would be wrong.  For ``StackedRNNCells`` ``s`` is every cell's
+state, in order.
+
+    s' = F(x, s)            x (B, F), s and s' (B, S)
+"""
+
+import numpy as np
+
+from .. import bptt, nest
+from ..layers import RNN
+
+
+def joint_size(cell):
+    """S, the length of the joint state: the sum of ``cell.state_size``'s leaves."""
+    return int(sum(nest.flatten(cell.state_size)))
+
+
+def split_state(cell, s):
+    """Joint state (..., S) -> the flat list of state leaves [(..., size), ...] (views, no copy)."""
+    sizes = nest.flatten(cell.state_size)
+    s = np.asarray(s)
+    if s.shape[-1] != sum(sizes):
+        raise ValueError(f"expected a joint state of shape (..., {sum(sizes)}) for state_size "
+                         f"{cell.state_size!r}, got {s.shape}")
+    return np.split(s, np.cumsum(sizes)[:-1], axis=-1)
+
+
+def join_states(leaves):
+    """The flat list of state leaves [(..., size), ...] -> the joint state (..., S)."""
+    return np.concatenate([np.asarray(leaf) for leaf in leaves], axis=-1)
+
+
+def output_rows(cell):
+    """The slice of the joint state that is the cell's output (h for the built-in cells)."""
+    index = cell.output_state_index
+    if index is None:
+        raise TypeError(f"{type(cell).__name__} does not say which state is its output (output_state_index)")
+    sizes = nest.flatten(cell.state_size)
+    start = int(sum(sizes[:index]))
+    return slice(start, start + sizes[index])
+
+
+def step(cell, x, s):
+    """One step on joint states: x (B, F), s (B, S) -> s' (B, S)."""
+    _, new_states = cell._checked_call(x, cell.pack_states(split_state(cell, s)))
+    return join_states(nest.flatten(new_states))
+
+
+def as_float64(cell):
+    """The cell itself if it computes in float64, else a float64 copy (analyses need the precision)."""
+    return cell if cell.dtype == "float64" else cell.astype("float64")
+
+
+def trajectory(cell, x, initial_state=None, backend="auto"):
+    """Run ``cell`` over inputs and return the joint state after every step.
+
+    x: (B, T, F) or (T, F).  initial_state: joint (B, S) or (S,), default zeros.
+    Returns (B, T, S) (or (T, S) for unbatched x): row t is s_t, the state
+    *after* step t.  The loop runs in an :class:`rnnlab.RNN` layer with
+    ``backend`` (``"auto"`` uses the numba kernels when they exist).
+    """
+    x = np.asarray(x)
+    single = x.ndim == 2
+    if single:
+        x = x[None]
+    if x.ndim != 3:
+        raise ValueError(f"expected inputs of shape (batch, time, features) or (time, features), got {x.shape}")
+    initial = None
+    if initial_state is not None:
+        s0 = np.broadcast_to(np.asarray(initial_state, dtype=cell.dtype), (x.shape[0], joint_size(cell)))
+        initial = split_state(cell, s0)
+    layer = RNN(cell, return_sequences=True, backend=backend)
+    _, tape = bptt.forward(layer, x.astype(cell.dtype, copy=False), initial_state=initial)
+    states = join_states(tape.states).transpose(1, 0, 2)  # (T, B, S) -> (B, T, S)
+    return states[0] if single else states
