@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lab bench figures clean
+.PHONY: demo test lab bench figures docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(STAMP)
 
 figures: $(STAMP)
 	$(PY) -m rnnlab figures
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 RNNLAB_DOCS_EXECUTE=true $(VENV)/bin/mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV) .pytest_cache
