@@ -81,11 +81,6 @@ def run(layer, sequence_run, record=False):
     return kernel_for(backend, layer.cell).scan(layer, sequence_run, record)
 
 
-def kernel_for(backend, cell):
-    """The kernel module of ``backend`` for ``cell`` (imported on first use)."""
-    return KERNELS[(backend, type(cell))]()
-
-
 def python_scan(cell, sequence_run, zero_output_for_mask, record=False):
     """The reference loop, one ``cell`` step per timestep, with Keras masking.
 
