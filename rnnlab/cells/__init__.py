@@ -8,3 +8,9 @@ from .simple_rnn.cell import SimpleRNNCell
 from .stacked import StackedRNNCells
 
 __all__ = ["SimpleRNNCell", "GRUCell", "LSTMCell", "MinimalRNNCell", "StackedRNNCells"]
+
+# GPU kernels (numba.cuda), imported only when backend="cuda" is first used.
+from .. import backends as _backends
+
+for _cls in (SimpleRNNCell, GRUCell, LSTMCell):
+    _backends.register_kernel("cuda", _cls, "rnnlab.kernels.cuda_backend")
