@@ -1,0 +1,102 @@
+"""``rnnlab tour``: a guided run in the terminal (what ``make demo`` runs).
+
+It builds the cells and runs them on a task, trains an LSTM and a SimpleRNN
+briefly with progress bars, compares their gradient flow, writes figures and
+times the numba backend against the python one.  ``--quick`` shortens every
+part (about 15 s instead of 1-2 minutes).
+"""
+
+import pathlib
+import time
+
+import numpy as np
+
+import rnnlab as rl
+from rnnlab import analysis, gallery, tasks
+
+
+def heading(text):
+    print(f"\n== {text} " + "=" * max(0, 70 - len(text)))
+
+
+def run(quick=False, out="figures"):
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    time_steps = 20 if quick else 50
+    written = []
+
+    heading("1. Cells on a task")
+    data = tasks.adding_problem(batch=4, time=time_steps, seed=0)
+    print(f"The adding problem: x {data.x.shape} (value, marker); target = sum of the two marked values.")
+    print(f"Always predicting the mean scores MSE = {data.baseline:.4f}: the baseline to beat.\n")
+    for cell in (rl.SimpleRNNCell(16, seed=0), rl.GRUCell(16, seed=0), rl.LSTMCell(16, seed=0)):
+        y, *states = rl.RNN(cell, return_state=True)(data.x)
+        print(f"  {type(cell).__name__:14s} state_size={cell.state_size!r:9s} output {y.shape}  "
+              f"weights {[w.shape for w in cell.get_weights()]}")
+
+    heading("2. Training an LSTM and a SimpleRNN")
+    steps = 120 if quick else 600
+    histories = {}
+    for name in ("LSTM", "SimpleRNN"):
+        cell = rl.LSTMCell(16, seed=0) if name == "LSTM" else rl.SimpleRNNCell(16, seed=0)
+        model = rl.Sequential([rl.RNN(cell), rl.Dense(1, seed=0)], loss="mse",
+                              optimizer=rl.optimizers.Adam(learning_rate=1e-2, clipnorm=1.0))
+        print(f"{name}: {steps} Adam steps on fresh batches of 32 sequences of length {time_steps}")
+        history = model.fit_generator(lambda step: tasks.adding_problem(32, time_steps, seed=(1, step)), steps=steps,
+                                      verbose=None)
+        final = float(np.mean(history.loss[-20:]))
+        histories[name] = history
+        print(f"  final loss {final:.4f} = {final / data.baseline:.0%} of the baseline")
+
+    heading("3. Gradient flow: how far back does the gradient reach?")
+    x = np.random.default_rng(0).normal(size=(8, 100, 4))
+    print("||dL/dh_t|| for a loss on the last output of 100 steps (32 units, untrained):")
+    for name, cell in gallery.gradient_flow_cells().items():
+        norms = gallery.last_output_gradient_norms(cell, x)
+        print(f"  {name:10s} at the loss {norms[-1]:9.2e}   10 steps back {norms[-11]:9.2e}   "
+              f"99 steps back {norms[0]:9.2e}")
+
+    heading("4. Figures")
+    names = ["lstm_states.png", "phase_portraits.png", "gradient_flow.png", "lstm_gates.png"]
+    if not quick:
+        names += ["gradient_heatmap.png", "edge_of_chaos.png"]
+    for name in names:
+        path = out / name
+        gallery.save(gallery.FIGURES[name](), path)
+        written.append(path)
+    path = out / "tour_training.png"
+    gallery.save(rl.experiments.learning_curves(histories, baseline=data.baseline,
+                                                title="Adding problem: training loss"), path)
+    written.append(path)
+    for path in written:
+        print(f"  wrote {path}")
+
+    heading("5. Speed: numba kernels against the readable python loop")
+    speed_comparison(quick)
+    print("\nDone. Next: `make lab` opens the notebooks; `make test` runs the test suite.")
+    return written
+
+
+def speed_comparison(quick):
+    """Time forward + BPTT of one LSTM on both backends and print the ratio."""
+    T, B, F, H = (100, 8, 4, 32) if quick else (300, 16, 8, 64)
+    x = np.random.default_rng(0).normal(size=(B, T, F)).astype("float32")
+    cell = rl.LSTMCell(H, seed=0)
+    backend = rl.backends.resolve("auto", cell)
+    if backend == "python":
+        print("The numba backend is not available for this cell here; only the python loop ran.")
+    timings = {}
+    for name in dict.fromkeys(["python", backend]):
+        layer = rl.RNN(cell, return_sequences=True, backend=name)
+        y, tape = rl.bptt.forward(layer, x)  # the first call compiles (or loads the cache)
+        rl.bptt.backward(tape, np.ones_like(y))
+        repeats = []
+        for _ in range(3):
+            start = time.perf_counter()
+            y, tape = rl.bptt.forward(layer, x)
+            rl.bptt.backward(tape, np.ones_like(y))
+            repeats.append(time.perf_counter() - start)
+        timings[name] = float(np.median(repeats))
+        print(f"  {name:7s} LSTM forward + BPTT, T={T} B={B} F={F} H={H}: {timings[name] * 1e3:8.1f} ms (median of 3)")
+    if len(timings) == 2:
+        print(f"  numba is {timings['python'] / timings[backend]:.0f}x faster than the python loop")
