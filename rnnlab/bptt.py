@@ -249,8 +249,10 @@ def _python_backward(tape, d_outputs, d_final, truncate, per_step):
         only_origin = np.zeros_like(d_outputs)
         only_origin[origin] = d_outputs[origin]
         final = d_final if origin == T - 1 else [np.zeros_like(d) for d in d_final]
-        part = _sweep(tape, only_origin, final, last=origin, first=max(0, origin - truncate + 1),
-                      per_step=per_step)
+        first = max(0, origin - truncate + 1)
+        part = _sweep(tape, only_origin, final, last=origin, first=first, per_step=per_step)
+        if first > 0:  # the sweep stopped at a constant intermediate state, not at the initial state
+            part.initial_state = [np.zeros_like(d) for d in part.initial_state]
         total = part if total is None else _add_gradients(total, part)
     return total
 
