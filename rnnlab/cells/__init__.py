@@ -14,3 +14,7 @@ from .. import backends as _backends
 
 for _cls in (SimpleRNNCell, GRUCell, LSTMCell):
     _backends.register_kernel("cuda", _cls, "rnnlab.kernels.cuda_backend")
+
+# CPU kernels (numba @njit), imported only when backend="numba" or "auto" first needs them.
+for _cls in (SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells):
+    _backends.register_kernel("numba", _cls, "rnnlab.kernels.numba_backend")
