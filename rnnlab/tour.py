@@ -35,7 +35,7 @@ def run(quick=False, out="figures"):
               f"weights {[w.shape for w in cell.get_weights()]}")
 
     heading("2. Training an LSTM and a SimpleRNN")
-    steps = 120 if quick else 600
+    steps = 300 if quick else 1500
     histories = {}
     for name in ("LSTM", "SimpleRNN"):
         cell = rl.LSTMCell(16, seed=0) if name == "LSTM" else rl.SimpleRNNCell(16, seed=0)
