@@ -137,7 +137,7 @@ def edge_of_chaos(gains=np.linspace(0.5, 2.0, 13), n=100, steps=400, seed=0):
 
 def copy_task():
     """SimpleRNN, GRU and LSTM on the copy task (delay 10), against the memoryless baseline."""
-    return rl.experiments.compare_on_copy_task(delay=10, steps=600, units=32, seed=0, verbose=False).figure
+    return rl.experiments.compare_on_copy_task(delay=10, steps=2000, units=32, seed=0, verbose=False).figure
 
 
 #: file name -> function making the figure, in gallery order.
