@@ -1,0 +1,98 @@
+"""Slider experiments for the notebooks: plain functions that redraw a figure.
+
+Each callback takes the slider values as keyword arguments, re-runs a small
+simulation and redraws, returning the ``Figure``.  In a notebook::
+
+    from ipywidgets import interact
+    interact(rl.interactive.dynamics, spectral_radius=(0.1, 2.0, 0.05), gain=(0.1, 3.0, 0.1),
+             input_amplitude=(0.0, 2.0, 0.1), cell=["SimpleRNN", "GRU", "LSTM"])
+
+Because they are plain functions, pytest calls them with slider values directly.
+"""
+
+import numpy as np
+
+import rnnlab as rl
+from rnnlab import analysis
+
+CELLS = {"SimpleRNN": rl.SimpleRNNCell, "GRU": rl.GRUCell, "LSTM": rl.LSTMCell}
+
+
+def make_cell(cell="SimpleRNN", units=32, spectral_radius=0.9, gain=1.0, inputs=1, seed=0):
+    """A float64 cell whose recurrent matrix (each gate block) has the given spectral radius.
+
+    ``gain`` scales the input kernel; the recurrent blocks are rescaled so their
+    largest |eigenvalue| equals ``spectral_radius``.
+    """
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    instance = CELLS[cell](units, seed=seed, dtype="float64", recurrent_initializer="normal")
+    instance.build((None, inputs))
+    weights = instance.get_weights()
+    weights[0] = weights[0] * gain
+    recurrent = weights[1].copy()
+    for start in range(0, recurrent.shape[1], units):
+        block = recurrent[:, start : start + units]
+        recurrent[:, start : start + units] = block * (spectral_radius / np.abs(np.linalg.eigvals(block)).max())
+    weights[1] = recurrent
+    instance.set_weights(weights)
+    return instance
+
+
+def drive(steps, input_amplitude, inputs=1, seed=0):
+    """A pulse at t = 0 followed by noise of the given amplitude: (1, steps, inputs)."""
+    rng = np.random.default_rng(seed)
+    x = input_amplitude * rng.normal(size=(1, steps, inputs))
+    x[0, 0] += 1.0
+    return x
+
+
+def dynamics(spectral_radius=0.9, gain=1.0, input_amplitude=0.5, cell="SimpleRNN", steps=120, units=32, seed=0,
+             fig=None):
+    """State trajectory and gradient flow of one cell, for the slider values.
+
+    Left: a few hidden units over time.  Right: ||dL/dh_t|| for a loss on the
+    last output, against the lag, on a log scale: vanishing below radius 1,
+    exploding above it (for SimpleRNN).  Pass ``fig`` to redraw in place.
+    """
+    from matplotlib.figure import Figure
+
+    rnn_cell = make_cell(cell, units, spectral_radius, gain, seed=seed)
+    x = drive(steps, input_amplitude, seed=seed)
+    y, tape = rl.bptt.forward(rl.RNN(rnn_cell), x)
+    grads = rl.bptt.backward(tape, np.ones_like(y))
+    states = tape.states[0][:, 0]  # (T, units) of h
+    norms = analysis.gradient_norms(grads)[::-1]  # index = lag back from the loss
+
+    if fig is None:
+        fig = Figure(figsize=(11, 3.8), layout="constrained")
+    fig.clear()
+    left, right = fig.subplots(1, 2)
+    left.plot(states[:, :6], linewidth=1.2)
+    left.set(xlabel="time step t", ylabel="h", title=f"{cell}: 6 of {units} units")
+    right.semilogy(np.maximum(norms, 1e-300))
+    right.set(xlabel="lag (steps back from the loss)", ylabel="||dL/dh||",
+              title=f"gradient flow, spectral radius {spectral_radius:.2f}")
+    return fig
+
+
+def edge_of_chaos(gain=1.0, units=100, steps=300, seed=0, fig=None):
+    """The rate network h' = tanh(g J h) for one gain: trajectories and the largest Lyapunov exponent."""
+    from matplotlib.figure import Figure
+
+    coupling = np.random.default_rng(seed).normal(0, 1 / np.sqrt(units), size=(units, units))
+    cell = rl.SimpleRNNCell(units, use_bias=False, dtype="float64", seed=seed)
+    cell.build((None, 1))
+    cell.set_weights([np.zeros((1, units)), gain * coupling.T])
+    start = np.random.default_rng(seed + 1).normal(0, 0.5, size=units)
+    states = analysis.trajectory(cell, np.zeros((steps, 1)), initial_state=start)
+    exponent = analysis.lyapunov_spectrum(cell, np.zeros((steps, 1)), discard=steps // 4, n_exponents=1,
+                                          seed=seed)[0]
+    if fig is None:
+        fig = Figure(figsize=(7, 3.8), layout="constrained")
+    fig.clear()
+    ax = fig.add_subplot()
+    ax.plot(states[:, :8], linewidth=1)
+    regime = "chaotic" if exponent > 0 else "stable"
+    ax.set(xlabel="time step t", ylabel="h", title=f"g = {gain:.2f}: largest exponent {exponent:+.3f} ({regime})")
+    return fig
