@@ -1,0 +1,74 @@
+"""SimpleRNNCell on the CPU: the time loops of ``cell.py``'s equation as ``@njit`` kernels.
+
+The host side (:mod:`rnnlab.kernels.numba_backend`) computes
+``A = X K + b`` for every timestep before :func:`forward`, and the weight and
+input gradients (one GEMM each) after :func:`backward`.  Each step here adds
+``h R`` into A with BLAS gemm (no allocation) and applies the activation in a
+loop that vectorizes.  The activation arrives as an integer code
+(:data:`rnnlab.kernels.common.ACTIVATION_CODES`).
+
+Layouts: T steps, B samples, U units.
+"""
+
+import numpy as np
+
+from ...kernels import common
+from ...kernels.blas import gemm
+from ...kernels.common import activate, activation_grad, carry_masked_states, mask_outputs, output_gradient
+from ...kernels.jit import kernel
+
+
+@kernel(depends=[common])
+def forward(A, R, H, outputs, mask, output_mode, activation):
+    """Run T steps of ``h' = act(x K + h R + b)``.
+
+    A: (T, B, U) holds x_t K + b on entry and the pre-activations on exit.
+    R: (U, U).  H: (T+1, B, U); H[0] holds the initial state, H[t+1]
+    receives the state after step t.  outputs: (T, B, U); mask: (T, B) bool.
+    """
+    T, B, U = A.shape
+    for t in range(T):
+        a, h_new, out = A[t], H[t + 1], outputs[t]
+        gemm(False, False, 1.0, H[t], R, 1.0, a)  # a += h_{t-1} R, in place
+        for b in range(B):
+            for j in range(U):
+                h = activate(activation, a[b, j])
+                h_new[b, j] = h
+                out[b, j] = h
+        carry_masked_states(t, mask, H)
+        mask_outputs(t, mask, output_mode, outputs)
+
+
+@kernel(depends=[common])
+def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state_grad_h, add_output,
+             activation):
+    """Walk steps ``last`` down to ``first``, as ``SimpleRNNCell.backward`` does one step.
+
+    A: (T, B, U) pre-activations.  H: (T+1, B, U) states.  R: (U, U).
+    d_outputs: (T, B, U).  d_h: (B, U), the gradient on the state after step
+    ``last`` on entry and on the state entering step ``first`` on exit.
+    dA: (T, B, U) receives the pre-activation gradients of steps first..last.
+    state_grad_h: (T, B, U) accumulates dL/dh_t (with the output's gradient if ``add_output``).
+    """
+    B, U = d_h.shape
+    zero = d_h.dtype.type(0)
+    d_carry = np.zeros_like(d_h)
+    d_cell_out = np.zeros_like(d_h)
+    d_h_prev = np.zeros_like(d_h)
+    for t in range(last, first - 1, -1):
+        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
+        a, h_new, da = A[t], H[t + 1], dA[t]
+        for b in range(B):
+            keep = mask[t, b]
+            for j in range(U):
+                d_new = d_h[b, j] if keep else zero
+                state_grad_h[t, b, j] += d_h[b, j]
+                if add_output:
+                    state_grad_h[t, b, j] += d_cell_out[b, j]
+                # a masked sample's h_new is the carried state, but its gradient here is zero
+                da[b, j] = (d_cell_out[b, j] + d_new) * activation_grad(activation, a[b, j], h_new[b, j])
+        gemm(False, True, 1.0, da, R, 0.0, d_h_prev)  # dh = da R^T
+        for b in range(B):
+            if not mask[t, b]:  # masked samples pass their state gradient straight through
+                d_h_prev[b, :] += d_h[b, :]
+        d_h[:, :] = d_h_prev

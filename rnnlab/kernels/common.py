@@ -1,0 +1,148 @@
+"""What every CPU cell kernel shares: activations per dtype, and masking.
+
+Activations, as scalar functions for ``@njit`` loops:
+
+* float32: :mod:`rnnlab.kernels.fastmath`'s rational ``tanh``/``sigmoid``
+  (a few ulp, and the gate loops vectorize);
+* float64: ``math.tanh`` and the same split ``exp`` sigmoid as
+  :mod:`rnnlab.activations`.  float64 is the dtype of gradient checks and of
+  the tests that compare whole training curves between backends, so it stays
+  within an ulp of the python backend (about 1e-16 per step) instead of
+  trading accuracy for speed.
+
+``SimpleRNNCell`` may use any built-in activation; its kernels receive the
+activation as an integer code (:data:`ACTIVATION_CODES`).
+
+Masking: at a masked step every state carries over, and the output repeats
+the previous output (:data:`REPEAT`), is zero (:data:`ZERO`, for
+``zero_output_for_mask``) or is the cell's own output (:data:`RAW`: a cell
+that feeds the next cell of a ``StackedRNNCells`` passes its output on
+unmasked, exactly as the stacked python step does; the stack's mask then
+applies to the last cell).
+"""
+
+import math
+
+from numba import njit, types
+from numba.extending import overload
+
+from . import fastmath
+from .jit import SCALAR_OPTIONS
+
+__all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "activate", "activation_grad",
+           "REPEAT", "ZERO", "RAW", "carry_masked_states", "mask_outputs", "output_gradient"]
+
+#: What a masked step outputs (see the module docstring).
+REPEAT, ZERO, RAW = 0, 1, 2
+
+#: The activations SimpleRNNCell's kernels implement, by code.
+ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "linear": 4}
+
+
+def tanh(x):
+    """tanh for @njit code: fast in float32, exact (``math.tanh``) in float64."""
+    return fastmath.tanh(x)
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) for @njit code: fast in float32, exact in float64."""
+    return fastmath.sigmoid(x)
+
+
+def _exact_sigmoid(x):
+    # As rnnlab.activations: exp(-|x|) never overflows.
+    e = math.exp(-abs(x))
+    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+
+
+@overload(tanh, jit_options=SCALAR_OPTIONS)
+def _overload_tanh(x):
+    if x == types.float32:
+        return lambda x: fastmath.tanh(x)
+    if x == types.float64:
+        return lambda x: math.tanh(x)
+    return None
+
+
+@overload(sigmoid, jit_options=SCALAR_OPTIONS)
+def _overload_sigmoid(x):
+    if x == types.float32:
+        return lambda x: fastmath.sigmoid(x)
+    if x == types.float64:
+        return _exact_sigmoid
+    return None
+
+
+@njit(inline="always")
+def activate(code, x):
+    """The activation with ``code`` (see :data:`ACTIVATION_CODES`) at x, in x's dtype."""
+    zero, one = type(x)(0), type(x)(1)  # constants in x's dtype keep float32 math in float32
+    if code == 0:
+        return tanh(x)
+    if code == 1:
+        return sigmoid(x)
+    if code == 2:
+        return max(x, zero)
+    if code == 3:
+        return min(max(x / type(x)(6) + type(x)(0.5), zero), one)
+    return x
+
+
+@njit(inline="always")
+def activation_grad(code, x, y):
+    """d act / dx at pre-activation x with output y = act(x), as rnnlab.activations writes it."""
+    zero, one = type(x)(0), type(x)(1)
+    if code == 0:
+        return one - y * y
+    if code == 1:
+        return y * (one - y)
+    if code == 2:
+        return one if x > zero else zero
+    if code == 3:
+        return type(x)(1 / 6) if -3 < x < 3 else zero
+    return one
+
+
+@njit(inline="always")
+def carry_masked_states(t, mask, S):
+    """States after step t of masked samples are the states before it: S[t+1, b] = S[t, b].
+
+    mask: (T, B) bool; S: (T+1, B, U) with S[0] the initial state.
+    """
+    for b in range(S.shape[1]):
+        if not mask[t, b]:
+            S[t + 1, b, :] = S[t, b, :]
+
+
+@njit(inline="always")
+def mask_outputs(t, mask, mode, outputs):
+    """Masked samples' outputs at step t: the previous output (REPEAT), zeros (ZERO) or kept (RAW).
+
+    outputs: (T, B, O), already holding the cell's raw outputs of step t.
+    """
+    if mode == RAW:
+        return
+    for b in range(outputs.shape[1]):
+        if not mask[t, b]:
+            if mode == REPEAT and t > 0:
+                outputs[t, b, :] = outputs[t - 1, b, :]
+            else:
+                outputs[t, b, :] = 0
+
+
+@njit(inline="always")
+def output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out):
+    """The gradient reaching the cell's output at step t, backwards through the masking.
+
+    d_outputs: (T, B, O) gradients on the emitted outputs.  d_carry (B, O):
+    gradient on an output that later masked steps repeated; updated in place.
+    d_cell_out (B, O) receives the gradient on the cell's own output: zero for
+    masked samples, whose emitted output was not the cell's.
+    """
+    zero = d_carry.dtype.type(0)
+    for b in range(d_carry.shape[0]):
+        keep = mask[t, b]
+        for j in range(d_carry.shape[1]):
+            d = d_outputs[t, b, j] + d_carry[b, j]
+            d_cell_out[b, j] = d if keep else zero
+            d_carry[b, j] = zero if keep or not carry_output else d
