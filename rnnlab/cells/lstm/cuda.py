@@ -1,0 +1,81 @@
+"""LSTMCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device functions.
+
+One unit u of one batch row per call; :mod:`rnnlab.kernels.cuda_scan` runs
+them in its persistent and tiled schedules, and
+:mod:`rnnlab.kernels.cuda_backend` does the host side.  Only the default
+activations (tanh, recurrent sigmoid) have a kernel.  Gate order i, f, c, o
+(Keras); the bias is folded into the input projection, so ``ah`` is ``h R``.
+
+Forward, with a_g = ax[g] + ah[g]::
+
+    i = sigmoid(a_i)   f = sigmoid(a_f)   g = tanh(a_c)   o = sigmoid(a_o)
+    c' = f * c + i * g
+    h' = o * tanh(c')                     output = h'; state [h', c']
+
+Backward, with gh = dL/dh' and gc = dL/dc' from later steps::
+
+    dc' = gc + gh * o * (1 - tanh(c')^2)
+    da_i = dc' * g * i (1 - i)     da_f = dc' * c * f (1 - f)
+    da_c = dc' * i * (1 - g^2)     da_o = gh * tanh(c') * o (1 - o)
+    dc = dc' * f                   dh = da R^T (done by the schedule)
+"""
+
+import functools
+
+from numba import cuda
+
+from ...kernels import cuda_scan
+from ...kernels.cuda_device import scalar_math
+
+G = 4  # gate blocks i, f, c, o
+L = 2  # state leaves: [h, c]
+GATE_NAMES = ("i", "f", "g", "o")
+
+
+@functools.lru_cache(maxsize=None)
+def units(dtype_name):
+    """(forward_unit, backward_unit) for ``dtype_name``."""
+    sigmoid, tanh, one, zero = scalar_math(dtype_name)
+
+    @cuda.jit(device=True)
+    def forward_unit(ax, ah, h_prev, c_prev, gv):
+        i = sigmoid(ax[0] + ah[0])
+        f = sigmoid(ax[1] + ah[1])
+        g = tanh(ax[2] + ah[2])
+        o = sigmoid(ax[3] + ah[3])
+        c_new = f * c_prev + i * g
+        h_new = o * tanh(c_new)
+        gv[0] = i
+        gv[1] = f
+        gv[2] = g
+        gv[3] = o
+        return h_new, c_new, zero
+
+    @cuda.jit(device=True)
+    def backward_unit(gh, gc, h_prev, c_prev, h_new, c_new, gv, extra, dax, dah):
+        i = gv[0]
+        f = gv[1]
+        g = gv[2]
+        o = gv[3]
+        tc = tanh(c_new)
+        dc_new = gc + gh * o * (one - tc * tc)
+        dax[0] = dc_new * g * i * (one - i)
+        dax[1] = dc_new * c_prev * f * (one - f)
+        dax[2] = dc_new * i * (one - g * g)
+        dax[3] = gh * tc * o * (one - o)
+        for k in range(4):
+            dah[k] = dax[k]
+        return zero, dc_new * f
+
+    return forward_unit, backward_unit
+
+
+def kernels(dtype_name, tiles):
+    """The kernels for this cell: persistent forward/backward and tiled steps."""
+    fwd, bwd = units(dtype_name)
+    return {
+        "persistent_forward": lambda r_in_shared: cuda_scan.persistent_forward(fwd, G, L, dtype_name, r_in_shared),
+        "persistent_backward": cuda_scan.persistent_backward(bwd, G, L, dtype_name, False),
+        "tiled_forward": cuda_scan.tiled_forward_step(fwd, G, L, dtype_name, *tiles),
+        "tiled_backward": cuda_scan.tiled_backward_step(bwd, G, L, dtype_name, False, *tiles),
+    }

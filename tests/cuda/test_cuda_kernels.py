@@ -1,0 +1,140 @@
+"""backend="cuda" against the readable cells (the python backend): forward, BPTT, tape.
+
+Tiny shapes, because the simulator runs every GPU thread as a Python thread.
+Each case runs once per schedule: "persistent" (one launch for all steps) and
+"tiled" (one launch per step; the reset_after=False GRU is always persistent).
+"""
+
+import numpy as np
+import pytest
+
+import rnnlab as rl
+from conftest import make_cell
+from rnnlab.kernels import cuda_backend
+
+_problem = cuda_backend.availability_problem()
+if _problem is not None:  # runs on a GPU, or in the simulator (tests/test_cuda_simulator.py)
+    pytest.skip(f"CUDA kernels cannot run here: {_problem}", allow_module_level=True)
+
+KINDS = ["simple", "gru", "gru_v1", "lstm"]
+PATHS = ["persistent", "tiled"]
+TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
+
+
+def cases(kinds=KINDS):
+    return [(k, p) for k in kinds for p in PATHS if not (k == "gru_v1" and p == "tiled")]
+
+
+def both(kind, units, dtype, seed=0, **layer_options):
+    """The same cell in a python layer and a cuda layer."""
+    cell = make_cell(kind, units, dtype, seed=seed)
+    python = rl.RNN(cell, backend="python", **layer_options)
+    cuda = rl.RNN(cell, backend="cuda", **layer_options)
+    return cell, python, cuda
+
+
+def assert_close(actual, expected, dtype, what):
+    np.testing.assert_allclose(actual, expected, err_msg=what, **TOL[dtype])
+
+
+def compare(python, cuda, x, dtype, initial_state=None, mask=None, truncate=None, per_step=True, seed=1,
+            path="persistent", rows=None):
+    rng = np.random.default_rng(seed)
+    y_ref, tape_ref = rl.bptt.forward(python, x, initial_state, mask)
+    with cuda_backend.options(path=path, rows_per_block=rows):
+        y, tape = rl.bptt.forward(cuda, x, initial_state, mask)
+        leaves = y if isinstance(y, list) else [y]
+        dy = [rng.normal(size=a.shape).astype(dtype) for a in leaves]
+        dy = dy if isinstance(y, list) else dy[0]
+        grads = rl.bptt.backward(tape, dy, truncate=truncate, per_step=per_step)
+    ref = rl.bptt.backward(tape_ref, dy, truncate=truncate, per_step=per_step)
+    for k, (a, b) in enumerate(zip(leaves, y_ref if isinstance(y_ref, list) else [y_ref])):
+        assert a.dtype == np.dtype(dtype)
+        assert_close(a, b, dtype, f"output {k}")
+    for k, (a, b) in enumerate(zip(tape.states, tape_ref.states)):
+        assert_close(a, b, dtype, f"tape.states[{k}]")
+    gates_ref = tape_ref.gates
+    assert set(tape.gates) == set(gates_ref)
+    for name in gates_ref:
+        assert_close(tape.gates[name], gates_ref[name], dtype, f"gate {name}")
+    for k, (a, b) in enumerate(zip(grads.weights, ref.weights)):
+        assert a.shape == b.shape and a.dtype == np.dtype(dtype)
+        assert_close(a, b, dtype, f"grads.weights[{k}]")
+    assert_close(grads.inputs, ref.inputs, dtype, "grads.inputs")
+    for k, (a, b) in enumerate(zip(grads.initial_state, ref.initial_state)):
+        assert_close(a, b, dtype, f"grads.initial_state[{k}]")
+    for k, (a, b) in enumerate(zip(grads.state_grads, ref.state_grads)):
+        assert_close(a, b, dtype, f"grads.state_grads[{k}]")
+    if per_step:
+        for k, (a, b) in enumerate(zip(grads.weights_per_step, ref.weights_per_step)):
+            assert_close(a, b, dtype, f"grads.weights_per_step[{k}]")
+    return tape
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind,path", cases())
+def test_full_bptt_with_mask_and_initial_state(kind, path, dtype):
+    """B=3 with two rows per persistent block: a full block and a partial one."""
+    cell, python, cuda = both(kind, 3, dtype, return_sequences=True, return_state=True)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3, 3, 2)).astype(dtype)
+    mask = np.array([[1, 1, 1], [0, 1, 1], [1, 0, 1]], bool)
+    initial = [rng.normal(size=(3, 3)).astype(dtype) * 0.5 for _ in rl.nest.flatten(cell.state_size)]
+    tape = compare(python, cuda, x, dtype, initial, mask, path=path, rows=2)
+    assert tape.backend == "cuda"
+
+
+@pytest.mark.parametrize("kind,path", cases())
+def test_truncated_bptt_zero_output_for_mask(kind, path):
+    _, python, cuda = both(kind, 3, "float64", return_sequences=True, zero_output_for_mask=True)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 4, 2))
+    mask = np.array([[1, 0, 1, 1], [1, 1, 0, 1]], bool)
+    compare(python, cuda, x, "float64", mask=mask, truncate=2, path=path)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_go_backwards_time_major_last_output(kind):
+    _, python, cuda = both(kind, 2, "float32", go_backwards=True, time_major=True)
+    x = np.random.default_rng(3).normal(size=(3, 2, 2)).astype("float32")  # (T, B, F)
+    compare(python, cuda, x, "float32", per_step=False)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_step_one_sample_one_unit(kind):
+    _, python, cuda = both(kind, 1, "float64", return_sequences=True, return_state=True)
+    x = np.random.default_rng(4).normal(size=(1, 1, 1))
+    compare(python, cuda, x, "float64")
+
+
+def test_layer_call_and_bidirectional():
+    cell = make_cell("lstm", 2, "float32")
+    x = np.random.default_rng(5).normal(size=(2, 3, 2)).astype("float32")
+    python = rl.Bidirectional(rl.RNN(cell, return_sequences=True, backend="python"))
+    cuda = rl.Bidirectional(rl.RNN(cell, return_sequences=True, backend="cuda"))
+    python.ensure_built(x.shape)
+    cuda.ensure_built(x.shape)
+    cuda.set_weights(python.get_weights())
+    np.testing.assert_allclose(cuda(x), python(x), **TOL["float32"])
+
+
+def test_stateful_layer_carries_states():
+    cell = make_cell("gru", 2, "float64")
+    python = rl.RNN(cell, stateful=True, backend="python")
+    cuda = rl.RNN(cell, stateful=True, backend="cuda")
+    x = np.random.default_rng(6).normal(size=(2, 2, 2))
+    for _ in range(2):
+        np.testing.assert_allclose(cuda(x), python(x), **TOL["float64"])
+
+
+def test_unsupported_activation_is_a_clear_error():
+    layer = rl.RNN(rl.SimpleRNNCell(2, activation="relu"), backend="cuda")
+    with pytest.raises(ValueError, match="tanh"):
+        layer(np.zeros((1, 2, 2), "float32"))
+    lstm = rl.LSTMCell(2, recurrent_activation="hard_sigmoid")
+    assert "sigmoid" in cuda_backend.unsupported(lstm)
+    assert cuda_backend.unsupported(rl.LSTMCell(2)) is None
+
+
+def test_auto_never_picks_cuda():
+    assert rl.backends.resolve("auto", rl.LSTMCell(2)) in ("numba", "python")
