@@ -29,6 +29,8 @@ per output step: for the output at step s, the kernels walk steps s down to
 s-k+1 (through every cell of a stack).
 """
 
+import contextlib
+
 import numpy as np
 
 from .. import activations, nest
@@ -37,7 +39,16 @@ from ..cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
 from ..cells.gru import cpu as gru_cpu
 from ..cells.lstm import cpu as lstm_cpu
 from ..cells.simple_rnn import cpu as simple_rnn_cpu
+from .blas import blas_threads, gemm
 from .common import ACTIVATION_CODES, RAW, REPEAT, ZERO
+
+
+#: The time loops' BLAS calls use more than one thread only when one step's recurrent
+#: product (B, U) @ (U, G) has at least this many FLOPs.  Smaller products finish
+#: before a second thread pays for its wake-up and barrier, and on a busy 2-core
+#: machine a descheduled second thread stalls every step.  The GEMMs before and
+#: after the loops always use every BLAS thread.  (Measured with benchmarks/bench_cpu.py.)
+LOOP_THREADS_MIN_FLOPS = 8e6
 
 
 def unsupported(cell):
@@ -71,6 +82,25 @@ def _writable(array):
     return np.require(array, requirements=["C", "W"])
 
 
+@contextlib.contextmanager
+def _loop_threads(cell, batch):
+    """One BLAS thread inside this cell's time loop, unless its steps are big (see LOOP_THREADS_MIN_FLOPS)."""
+    if 2 * batch * cell.recurrent_kernel.size >= LOOP_THREADS_MIN_FLOPS:
+        yield
+        return
+    previous = blas_threads(1)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            blas_threads(previous)
+
+
+def _zeros(like):
+    """np.zeros (calloc: fresh zero pages, no fill pass), unlike np.zeros_like (which fills)."""
+    return np.zeros(like.shape, like.dtype)
+
+
 def _state_sequence(initial, T):
     """(T+1, B, U) with entry 0 the initial state; the kernels fill entries 1..T."""
     S = np.empty((T + 1,) + initial.shape, initial.dtype)
@@ -81,7 +111,8 @@ def _state_sequence(initial, T):
 def _project(x, kernel, bias):
     """x (T, B, F) @ kernel (F, G) + bias: the input projection of every step as one GEMM, (T, B, G)."""
     T, B, F = x.shape
-    A = x.reshape(T * B, F) @ kernel
+    A = np.empty((T * B, kernel.shape[1]), x.dtype)
+    gemm(False, False, 1.0, x.reshape(T * B, F), _writable(kernel), 0.0, A)
     if bias is not None:
         A += bias
     return A.reshape(T, B, -1)
@@ -95,7 +126,9 @@ def _products(X, Y, per_step):
     if per_step:
         return np.matmul(X.transpose(0, 2, 1), Y)
     T, B = X.shape[:2]
-    return X.reshape(T * B, -1).T @ Y.reshape(T * B, -1)
+    out = np.empty((X.shape[2], Y.shape[2]), X.dtype)
+    gemm(True, False, 1.0, X.reshape(T * B, -1), Y.reshape(T * B, -1), 0.0, out)
+    return out
 
 
 def _column_sums(Y, per_step):
@@ -135,11 +168,12 @@ class LSTMPlan:
         A = _project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, 4U)
         H, C = _state_sequence(states[0], T), _state_sequence(states[1], T)
         outputs = np.empty_like(H[1:])
-        lstm_cpu.forward(A, _writable(cell.recurrent_kernel), H, C, outputs, mask, mode)
+        with _loop_threads(cell, B):
+            lstm_cpu.forward(A, _writable(cell.recurrent_kernel), H, C, outputs, mask, mode)
         return CellRun(x, mask, outputs, [H, C], A)
 
     def new_d_pre(self, cell, run):
-        return [np.zeros_like(run.gates)]
+        return [_zeros(run.gates)]
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
         lstm_cpu.backward(run.gates, run.states[1], _writable(cell.recurrent_kernel), d_outputs, run.mask,
@@ -171,15 +205,16 @@ class GRUPlan:
         outputs = np.empty_like(H[1:])
         extra = np.empty_like(H[1:])  # mh_h (reset after) or r * h (reset before)
         R = _writable(cell.recurrent_kernel)
-        if cell.reset_after:
-            gru_cpu.forward_reset_after(A, R, _writable(b_rec), H, extra, outputs, mask, mode)
-        else:
-            gru_cpu.forward_reset_before(A, R, H, extra, outputs, mask, mode)
+        with _loop_threads(cell, B):
+            if cell.reset_after:
+                gru_cpu.forward_reset_after(A, R, _writable(b_rec), H, extra, outputs, mask, mode)
+            else:
+                gru_cpu.forward_reset_before(A, R, H, extra, outputs, mask, mode)
         return CellRun(x, mask, outputs, [H], A, extra)
 
     def new_d_pre(self, cell, run):
         """dMX (gradient of x K + b_in), and for reset_after also dMH (of h R + b_rec)."""
-        return [np.zeros_like(run.gates) for _ in range(2 if cell.reset_after else 1)]
+        return [_zeros(run.gates) for _ in range(2 if cell.reset_after else 1)]
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
         R = _writable(cell.recurrent_kernel)
@@ -223,12 +258,13 @@ class SimpleRNNPlan:
         A = _project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, U)
         H = _state_sequence(states[0], T)
         outputs = np.empty_like(H[1:])
-        simple_rnn_cpu.forward(A, _writable(cell.recurrent_kernel), H, outputs, mask, mode,
-                               ACTIVATION_CODES[cell.activation.name])
+        with _loop_threads(cell, B):
+            simple_rnn_cpu.forward(A, _writable(cell.recurrent_kernel), H, outputs, mask, mode,
+                                   ACTIVATION_CODES[cell.activation.name])
         return CellRun(x, mask, outputs, [H], A)
 
     def new_d_pre(self, cell, run):
-        return [np.zeros_like(run.gates)]
+        return [_zeros(run.gates)]
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
         simple_rnn_cpu.backward(run.gates, run.states[0], _writable(cell.recurrent_kernel), d_outputs, run.mask,
@@ -302,7 +338,7 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
         d_final_cells.append(d_final[position : position + count])
         position += count
     d_pre = [plan.new_d_pre(cell, run) for plan, cell, run in zip(plans, cells, runs)]
-    state_grads = [[np.zeros_like(S[1:]) for S in run.states] for run in runs]
+    state_grads = [[_zeros(S[1:]) for S in run.states] for run in runs]
     d_initial = [[np.zeros_like(S[0]) for S in run.states] for run in runs]
 
     d_below = [np.zeros(run.outputs.shape, dtype) for run in runs[:-1]]  # output gradients of lower cells
@@ -314,8 +350,9 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
             run = runs[k]
             d_states = [np.array(d, dtype, order="C") if with_final else np.zeros_like(S[0])
                         for d, S in zip(d_final_cells[k], run.states)]
-            plans[k].sweep(cells[k], run, d_out, d_states, first, last, d_pre_out[k], state_grads[k],
-                           add_output and k == top, carry and k == top)
+            with _loop_threads(cells[k], d_out.shape[1]):
+                plans[k].sweep(cells[k], run, d_out, d_states, first, last, d_pre_out[k], state_grads[k],
+                               add_output and k == top, carry and k == top)
             if first == 0:
                 for total, d in zip(d_initial[k], d_states):
                     total += d
@@ -327,7 +364,7 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
         sweep(d_outputs, T - 1, 0, True, d_pre)
     else:
         scratch = [plan.new_d_pre(cell, run) for plan, cell, run in zip(plans, cells, runs)]
-        only_origin = np.zeros_like(d_outputs)
+        only_origin = _zeros(d_outputs)
         for origin in range(T):
             first = max(0, origin - truncate + 1)
             only_origin[origin] = d_outputs[origin]
@@ -349,4 +386,6 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
 def _input_grads(cell, dMX):
     """dX = dMX K^T for (T', B, G) pre-activation gradients of the input projection: (T', B, F)."""
     T, B, G = dMX.shape
-    return (dMX.reshape(T * B, G) @ cell.kernel.T).reshape(T, B, -1)
+    dX = np.empty((T * B, cell.kernel.shape[0]), dMX.dtype)
+    gemm(False, True, 1.0, dMX.reshape(T * B, G), _writable(cell.kernel), 0.0, dX)
+    return dX.reshape(T, B, -1)

@@ -39,21 +39,23 @@ def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode):
     U = H.shape[2]
     one = A.dtype.type(1)
     mh = np.empty((B, 3 * U), A.dtype)  # h R of one step
+    b_z, b_r, b_h = b_rec[:U], b_rec[U : 2 * U], b_rec[2 * U :]
     for t in range(T):
-        a = A[t]  # (B, 3U)
         gemm(False, False, 1.0, H[t], R, 0.0, mh)  # mh = h_{t-1} R
-        h_prev, h_new, out, mhh_t = H[t], H[t + 1], outputs[t], MHh[t]
         for b in range(B):
+            # 1-D views (loops over views vectorize); the gates overwrite the pre-activations
+            a_z, a_r, a_h = A[t, b, :U], A[t, b, U : 2 * U], A[t, b, 2 * U :]
+            mh_z, mh_r, mh_h = mh[b, :U], mh[b, U : 2 * U], mh[b, 2 * U :]
+            h_prev, h_new, mhh_out = H[t, b], H[t + 1, b], MHh[t, b]
             for j in range(U):
-                z = sigmoid(a[b, j] + (mh[b, j] + b_rec[j]))
-                r = sigmoid(a[b, U + j] + (mh[b, U + j] + b_rec[U + j]))
-                mhh = mh[b, 2 * U + j] + b_rec[2 * U + j]
-                hh = tanh(a[b, 2 * U + j] + r * mhh)
-                a[b, j], a[b, U + j], a[b, 2 * U + j] = z, r, hh
-                mhh_t[b, j] = mhh
-                h = z * h_prev[b, j] + (one - z) * hh
-                h_new[b, j] = h
-                out[b, j] = h
+                z = sigmoid(a_z[j] + (mh_z[j] + b_z[j]))
+                r = sigmoid(a_r[j] + (mh_r[j] + b_r[j]))
+                mhh = mh_h[j] + b_h[j]
+                hh = tanh(a_h[j] + r * mhh)
+                a_z[j], a_r[j], a_h[j] = z, r, hh
+                mhh_out[j] = mhh
+                h_new[j] = z * h_prev[j] + (one - z) * hh
+        outputs[t] = H[t + 1]
         carry_masked_states(t, mask, H)
         mask_outputs(t, mask, output_mode, outputs)
 
@@ -77,26 +79,27 @@ def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, las
     d_h_prev = np.zeros_like(d_h)
     for t in range(last, first - 1, -1):
         output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
-        g_t, h_prev, mhh_t, dmx, dmh = G[t], H[t], MHh[t], dMX[t], dMH[t]
         for b in range(B):
             keep = mask[t, b]
+            z_, r_, hh_ = G[t, b, :U], G[t, b, U : 2 * U], G[t, b, 2 * U :]
+            dmx_z, dmx_r, dmx_h = dMX[t, b, :U], dMX[t, b, U : 2 * U], dMX[t, b, 2 * U :]
+            dmh_z, dmh_r, dmh_h = dMH[t, b, :U], dMH[t, b, U : 2 * U], dMH[t, b, 2 * U :]
+            h_prev, mhh, dh_b, d_out, dh_prev = H[t, b], MHh[t, b], d_h[b], d_cell_out[b], d_h_prev[b]
+            sg_h = state_grad_h[t, b]
             for j in range(U):
-                d_new = d_h[b, j] if keep else zero
-                state_grad_h[t, b, j] += d_h[b, j]
-                if add_output:
-                    state_grad_h[t, b, j] += d_cell_out[b, j]
-                z, r, hh = g_t[b, j], g_t[b, U + j], g_t[b, 2 * U + j]
-                g = d_cell_out[b, j] + d_new
-                d_z = g * (h_prev[b, j] - hh)
+                sg_h[j] += (dh_b[j] + d_out[j]) if add_output else dh_b[j]
+                z, r, hh = z_[j], r_[j], hh_[j]
+                g = d_out[j] + (dh_b[j] if keep else zero)
+                d_z = g * (h_prev[j] - hh)
                 d_pre_hh = g * (one - z) * (one - hh * hh)
-                d_r = d_pre_hh * mhh_t[b, j]
+                d_r = d_pre_hh * mhh[j]
                 d_pre_z = d_z * (z * (one - z))
                 d_pre_r = d_r * (r * (one - r))
-                dmx[b, j], dmx[b, U + j], dmx[b, 2 * U + j] = d_pre_z, d_pre_r, d_pre_hh
-                dmh[b, j], dmh[b, U + j], dmh[b, 2 * U + j] = d_pre_z, d_pre_r, d_pre_hh * r
+                dmx_z[j], dmx_r[j], dmx_h[j] = d_pre_z, d_pre_r, d_pre_hh
+                dmh_z[j], dmh_r[j], dmh_h[j] = d_pre_z, d_pre_r, d_pre_hh * r
                 # dh = g z (+ the state gradient of a masked sample, passed straight through)
-                d_h_prev[b, j] = g * z + (zero if keep else d_h[b, j])
-        gemm(False, True, 1.0, dmh, R, 1.0, d_h_prev)  # dh += dmh R^T
+                dh_prev[j] = g * z + (zero if keep else dh_b[j])
+        gemm(False, True, 1.0, dMH[t], R, 1.0, d_h_prev)  # dh += dmh R^T
         d_h[:, :] = d_h_prev
 
 
@@ -113,23 +116,23 @@ def forward_reset_before(A, R, H, RH, outputs, mask, output_mode):
     one = A.dtype.type(1)
     R_zr, R_h = R[:, : 2 * U], R[:, 2 * U :]
     for t in range(T):
-        a, h_prev, h_new, out, rh = A[t], H[t], H[t + 1], outputs[t], RH[t]
-        gemm(False, False, 1.0, h_prev, R_zr, 1.0, a[:, : 2 * U])  # z and r see h directly
+        gemm(False, False, 1.0, H[t], R_zr, 1.0, A[t, :, : 2 * U])  # z and r see h directly
         for b in range(B):
+            a_z, a_r, h_prev, rh = A[t, b, :U], A[t, b, U : 2 * U], H[t, b], RH[t, b]
             for j in range(U):
-                z = sigmoid(a[b, j])
-                r = sigmoid(a[b, U + j])
-                a[b, j], a[b, U + j] = z, r
-                rh[b, j] = r * h_prev[b, j]
-        gemm(False, False, 1.0, rh, R_h, 1.0, a[:, 2 * U :])  # the candidate sees r * h
+                z = sigmoid(a_z[j])
+                r = sigmoid(a_r[j])
+                a_z[j], a_r[j] = z, r
+                rh[j] = r * h_prev[j]
+        gemm(False, False, 1.0, RH[t], R_h, 1.0, A[t, :, 2 * U :])  # the candidate sees r * h
         for b in range(B):
+            z_, a_h, h_prev, h_new = A[t, b, :U], A[t, b, 2 * U :], H[t, b], H[t + 1, b]
             for j in range(U):
-                z = a[b, j]
-                hh = tanh(a[b, 2 * U + j])
-                a[b, 2 * U + j] = hh
-                h = z * h_prev[b, j] + (one - z) * hh
-                h_new[b, j] = h
-                out[b, j] = h
+                z = z_[j]
+                hh = tanh(a_h[j])
+                a_h[j] = hh
+                h_new[j] = z * h_prev[j] + (one - z) * hh
+        outputs[t] = H[t + 1]
         carry_masked_states(t, mask, H)
         mask_outputs(t, mask, output_mode, outputs)
 
@@ -152,28 +155,30 @@ def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d
     d_rh = np.zeros_like(d_h)
     for t in range(last, first - 1, -1):
         output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
-        g_t, h_prev, dmx = G[t], H[t], dMX[t]
         for b in range(B):
             keep = mask[t, b]
+            z_, hh_ = G[t, b, :U], G[t, b, 2 * U :]
+            dmx_z, dmx_h = dMX[t, b, :U], dMX[t, b, 2 * U :]
+            h_prev, dh_b, d_out, dh_prev = H[t, b], d_h[b], d_cell_out[b], d_h_prev[b]
+            sg_h = state_grad_h[t, b]
             for j in range(U):
-                d_new = d_h[b, j] if keep else zero
-                state_grad_h[t, b, j] += d_h[b, j]
-                if add_output:
-                    state_grad_h[t, b, j] += d_cell_out[b, j]
-                z, hh = g_t[b, j], g_t[b, 2 * U + j]
-                g = d_cell_out[b, j] + d_new
-                dmx[b, j] = g * (h_prev[b, j] - hh)  # d_z for now; d_pre_z below
-                dmx[b, 2 * U + j] = g * (one - z) * (one - hh * hh)
-                d_h_prev[b, j] = g * z
-        gemm(False, True, 1.0, dmx[:, 2 * U :], R_h, 0.0, d_rh)  # d(r h) = d_pre_hh R_h^T
+                sg_h[j] += (dh_b[j] + d_out[j]) if add_output else dh_b[j]
+                z, hh = z_[j], hh_[j]
+                g = d_out[j] + (dh_b[j] if keep else zero)
+                dmx_z[j] = g * (h_prev[j] - hh)  # d_z for now; d_pre_z below
+                dmx_h[j] = g * (one - z) * (one - hh * hh)
+                dh_prev[j] = g * z
+        gemm(False, True, 1.0, dMX[t, :, 2 * U :], R_h, 0.0, d_rh)  # d(r h) = d_pre_hh R_h^T
         for b in range(B):
+            z_, r_ = G[t, b, :U], G[t, b, U : 2 * U]
+            dmx_z, dmx_r = dMX[t, b, :U], dMX[t, b, U : 2 * U]
+            h_prev, drh, dh_prev = H[t, b], d_rh[b], d_h_prev[b]
             for j in range(U):
-                z, r = g_t[b, j], g_t[b, U + j]
-                d_r = d_rh[b, j] * h_prev[b, j]
-                d_h_prev[b, j] += d_rh[b, j] * r
-                dmx[b, j] = dmx[b, j] * (z * (one - z))
-                dmx[b, U + j] = d_r * (r * (one - r))
-        gemm(False, True, 1.0, dmx[:, : 2 * U], R_zr, 1.0, d_h_prev)  # dh += d_zr R_zr^T
+                z, r = z_[j], r_[j]
+                dh_prev[j] += drh[j] * r
+                dmx_z[j] = dmx_z[j] * (z * (one - z))
+                dmx_r[j] = drh[j] * h_prev[j] * (r * (one - r))
+        gemm(False, True, 1.0, dMX[t, :, : 2 * U], R_zr, 1.0, d_h_prev)  # dh += d_zr R_zr^T
         for b in range(B):
             if not mask[t, b]:  # masked samples pass their state gradient straight through
                 d_h_prev[b, :] += d_h[b, :]

@@ -35,21 +35,22 @@ def forward(A, R, H, C, outputs, mask, output_mode):
     T, B = A.shape[0], A.shape[1]
     U = H.shape[2]
     for t in range(T):
-        a = A[t]  # (B, 4U)
-        gemm(False, False, 1.0, H[t], R, 1.0, a)  # a += h_{t-1} R, in place
-        c_prev, c_new, h_new, out = C[t], C[t + 1], H[t + 1], outputs[t]
+        gemm(False, False, 1.0, H[t], R, 1.0, A[t])  # a += h_{t-1} R, in place
         for b in range(B):
+            # 1-D views of one sample's row: loops over views vectorize, index arithmetic
+            # such as a[b, 2 * U + j] does not.  The gates overwrite the pre-activations.
+            a_i, a_f, a_g, a_o = A[t, b, :U], A[t, b, U : 2 * U], A[t, b, 2 * U : 3 * U], A[t, b, 3 * U :]
+            c_prev, c_new, h_new = C[t, b], C[t + 1, b], H[t + 1, b]
             for j in range(U):
-                i = sigmoid(a[b, j])
-                f = sigmoid(a[b, U + j])
-                g = tanh(a[b, 2 * U + j])
-                o = sigmoid(a[b, 3 * U + j])
-                a[b, j], a[b, U + j], a[b, 2 * U + j], a[b, 3 * U + j] = i, f, g, o
-                c = f * c_prev[b, j] + i * g
-                h = o * tanh(c)
-                c_new[b, j] = c
-                h_new[b, j] = h
-                out[b, j] = h
+                i = sigmoid(a_i[j])
+                f = sigmoid(a_f[j])
+                g = tanh(a_g[j])
+                o = sigmoid(a_o[j])
+                a_i[j], a_f[j], a_g[j], a_o[j] = i, f, g, o
+                c = f * c_prev[j] + i * g
+                c_new[j] = c
+                h_new[j] = o * tanh(c)
+        outputs[t] = H[t + 1]
         carry_masked_states(t, mask, H)
         carry_masked_states(t, mask, C)
         mask_outputs(t, mask, output_mode, outputs)
@@ -70,34 +71,32 @@ def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
     ``add_output`` adds the output's gradient to dL/dh_t (the output is h).
     """
     B, U = d_h.shape
-    zero = d_h.dtype.type(0)
-    one = d_h.dtype.type(1)
+    zero, one = d_h.dtype.type(0), d_h.dtype.type(1)
     d_carry = np.zeros_like(d_h)  # (B, U) gradient on an output that later masked steps repeated
     d_cell_out = np.zeros_like(d_h)  # (B, U) gradient on the cell's own output
     d_h_prev = np.zeros_like(d_h)
     for t in range(last, first - 1, -1):
         output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
-        g_t, da, c_prev, c_new = G[t], dA[t], C[t], C[t + 1]
         for b in range(B):
             keep = mask[t, b]
+            i_, f_, g_, o_ = G[t, b, :U], G[t, b, U : 2 * U], G[t, b, 2 * U : 3 * U], G[t, b, 3 * U :]
+            da_i, da_f, da_g, da_o = dA[t, b, :U], dA[t, b, U : 2 * U], dA[t, b, 2 * U : 3 * U], dA[t, b, 3 * U :]
+            c_prev, c_new, dh_b, dc_b, d_out = C[t, b], C[t + 1, b], d_h[b], d_c[b], d_cell_out[b]
+            sg_h, sg_c = state_grad_h[t, b], state_grad_c[t, b]
             for j in range(U):
-                d_new_h = d_h[b, j] if keep else zero
-                d_new_c = d_c[b, j] if keep else zero
-                state_grad_h[t, b, j] += d_h[b, j]
-                state_grad_c[t, b, j] += d_c[b, j]
-                if add_output:
-                    state_grad_h[t, b, j] += d_cell_out[b, j]
-                i, f, g, o = g_t[b, j], g_t[b, U + j], g_t[b, 2 * U + j], g_t[b, 3 * U + j]
-                act_c = tanh(c_new[b, j])
-                dh = d_cell_out[b, j] + d_new_h
-                dc = d_new_c + dh * o * (one - act_c * act_c)
-                da[b, j] = dc * g * (i * (one - i))
-                da[b, U + j] = dc * c_prev[b, j] * (f * (one - f))
-                da[b, 2 * U + j] = dc * i * (one - g * g)
-                da[b, 3 * U + j] = dh * act_c * (o * (one - o))
+                sg_h[j] += (dh_b[j] + d_out[j]) if add_output else dh_b[j]
+                sg_c[j] += dc_b[j]
+                i, f, g, o = i_[j], f_[j], g_[j], o_[j]
+                act_c = tanh(c_new[j])
+                dh = d_out[j] + (dh_b[j] if keep else zero)
+                dc = (dc_b[j] if keep else zero) + dh * o * (one - act_c * act_c)
+                da_i[j] = dc * g * (i * (one - i))
+                da_f[j] = dc * c_prev[j] * (f * (one - f))
+                da_g[j] = dc * i * (one - g * g)
+                da_o[j] = dh * act_c * (o * (one - o))
                 # masked samples pass their state gradient straight through
-                d_c[b, j] = dc * f + (zero if keep else d_c[b, j])
-        gemm(False, True, 1.0, da, R, 0.0, d_h_prev)  # dh = da R^T
+                dc_b[j] = dc * f + (zero if keep else dc_b[j])
+        gemm(False, True, 1.0, dA[t], R, 0.0, d_h_prev)  # dh = da R^T
         for b in range(B):
             if not mask[t, b]:
                 d_h_prev[b, :] += d_h[b, :]

@@ -28,13 +28,12 @@ def forward(A, R, H, outputs, mask, output_mode, activation):
     """
     T, B, U = A.shape
     for t in range(T):
-        a, h_new, out = A[t], H[t + 1], outputs[t]
-        gemm(False, False, 1.0, H[t], R, 1.0, a)  # a += h_{t-1} R, in place
+        gemm(False, False, 1.0, H[t], R, 1.0, A[t])  # a += h_{t-1} R, in place
         for b in range(B):
+            a, h_new = A[t, b], H[t + 1, b]  # 1-D views: loops over views vectorize
             for j in range(U):
-                h = activate(activation, a[b, j])
-                h_new[b, j] = h
-                out[b, j] = h
+                h_new[j] = activate(activation, a[j])
+        outputs[t] = H[t + 1]
         carry_masked_states(t, mask, H)
         mask_outputs(t, mask, output_mode, outputs)
 
@@ -57,17 +56,15 @@ def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state
     d_h_prev = np.zeros_like(d_h)
     for t in range(last, first - 1, -1):
         output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
-        a, h_new, da = A[t], H[t + 1], dA[t]
         for b in range(B):
             keep = mask[t, b]
+            a, h_new, da, dh_b, d_out, sg_h = A[t, b], H[t + 1, b], dA[t, b], d_h[b], d_cell_out[b], state_grad_h[t, b]
             for j in range(U):
-                d_new = d_h[b, j] if keep else zero
-                state_grad_h[t, b, j] += d_h[b, j]
-                if add_output:
-                    state_grad_h[t, b, j] += d_cell_out[b, j]
+                sg_h[j] += (dh_b[j] + d_out[j]) if add_output else dh_b[j]
                 # a masked sample's h_new is the carried state, but its gradient here is zero
-                da[b, j] = (d_cell_out[b, j] + d_new) * activation_grad(activation, a[b, j], h_new[b, j])
-        gemm(False, True, 1.0, da, R, 0.0, d_h_prev)  # dh = da R^T
+                g = d_out[j] + (dh_b[j] if keep else zero)
+                da[j] = g * activation_grad(activation, a[j], h_new[j])
+        gemm(False, True, 1.0, dA[t], R, 0.0, d_h_prev)  # dh = da R^T
         for b in range(B):
             if not mask[t, b]:  # masked samples pass their state gradient straight through
                 d_h_prev[b, :] += d_h[b, :]

@@ -1,0 +1,384 @@
+"""CPU benchmark of the numba kernels against the python backend and PyTorch (not a test).
+
+    .venv/bin/python benchmarks/bench_cpu.py [--quick] [--cells lstm,gru,simple_rnn] [--repeat N]
+
+``make bench`` runs it.  For LSTM, GRU and SimpleRNN in float32, forward plus
+full BPTT (``bptt.forward`` + ``bptt.backward`` with a gradient on every
+output, inputs' gradient included) over the grid (T, B, I, H), it prints:
+
+* the median time of the numba backend, of PyTorch's ``nn.LSTM``/``nn.GRU``/
+  ``nn.RNN`` with autograd on the same weights (when torch is installed; the
+  outputs are checked to agree first), and of the python backend (forward
+  only, and forward + backward), which runs a shortened sequence and is
+  scaled to T, as the table says;
+* the ratios torch/numba and python/numba;
+* numba's achieved GFLOP/s (matrix products only: 6 T B (I+H) G for forward
+  plus backward, G = gates x H) against this machine's float32 GEMM peak,
+  measured with NumPy;
+* ``import rnnlab`` time, the first call of all three cells with an empty
+  numba cache (compilation) and with a warm cache (loading), each in a fresh
+  process.
+
+PyTorch runs in a worker process, so that its OpenMP threads and the kernels'
+BLAS threads never compete inside one process.  The two are timed in
+alternating blocks, and each block's first run is a discarded warm-up: on a
+noisy machine this keeps the ratio fair.  Times are medians.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+GRID = [(1000, 1, 2, 2), (1000, 1, 8, 32), (1000, 16, 8, 64), (128, 32, 32, 128), (128, 64, 128, 256),
+        (64, 64, 256, 512)]
+CELLS = {"lstm": ("LSTMCell", 4, "LSTM"), "gru": ("GRUCell", 3, "GRU"), "simple_rnn": ("SimpleRNNCell", 1, "RNN")}
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# -- PyTorch, in a worker process ---------------------------------------------------------------
+
+
+def torch_worker():
+    """Serve timing requests on stdin/stdout: one JSON object per line."""
+    import torch
+
+    module = None
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["cmd"] == "setup":
+            data = np.load(request["path"])
+            module, x, dy, check = _torch_setup(torch, request["cell"], data)
+            reply = {"max_abs_diff": check}
+        elif request["cmd"] == "time":
+            times = []
+            for _ in range(request["n"]):
+                start = time.perf_counter()
+                _torch_step(module, x, dy)
+                times.append(time.perf_counter() - start)
+            reply = {"times": times}
+        elif request["cmd"] == "info":
+            reply = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+        else:
+            break
+        print(json.dumps(reply), flush=True)
+
+
+def _torch_setup(torch, cell, data):
+    """An nn.LSTM/GRU/RNN with rnnlab's (Keras-layout) weights; returns it and its max output difference."""
+    K, R, b = data["kernel"], data["recurrent_kernel"], data["bias"]
+    I, G = K.shape
+    H = R.shape[0]
+    if cell == "lstm":  # Keras gates i, f, c, o are torch's i, f, g, o: only transpose
+        module = torch.nn.LSTM(I, H, batch_first=True)
+        order, b_in, b_rec = np.arange(G), b, np.zeros_like(b)
+    elif cell == "gru":  # Keras z, r, h (reset_after) -> torch r, z, n
+        module = torch.nn.GRU(I, H, batch_first=True)
+        order = np.concatenate([np.arange(H, 2 * H), np.arange(H), np.arange(2 * H, 3 * H)])
+        b_in, b_rec = b[0], b[1]
+    else:
+        module = torch.nn.RNN(I, H, batch_first=True, nonlinearity="tanh")
+        order, b_in, b_rec = np.arange(G), b, np.zeros_like(b)
+    with torch.no_grad():
+        module.weight_ih_l0.copy_(torch.from_numpy(np.ascontiguousarray(K[:, order].T)))
+        module.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(R[:, order].T)))
+        module.bias_ih_l0.copy_(torch.from_numpy(b_in[order]))
+        module.bias_hh_l0.copy_(torch.from_numpy(b_rec[order]))
+    x = torch.from_numpy(data["x"]).requires_grad_(True)
+    dy = torch.from_numpy(data["dy"])
+    with torch.no_grad():
+        y, _ = module(x)
+    return module, x, dy, float(np.abs(y.numpy() - data["y"]).max())
+
+
+def _torch_step(module, x, dy):
+    x.grad = None
+    module.zero_grad(set_to_none=True)
+    y, _ = module(x)
+    y.backward(dy)
+
+
+class Torch:
+    """The worker process, or None fields when torch is not installed."""
+
+    def __init__(self):
+        self.process = None
+        try:
+            import importlib.util
+
+            if importlib.util.find_spec("torch") is None:
+                return
+        except ImportError:
+            return
+        self.process = subprocess.Popen([sys.executable, __file__, "--torch-worker"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.info = self.ask(cmd="info")
+
+    @property
+    def available(self):
+        return self.process is not None
+
+    def ask(self, **request):
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self):
+        if self.process is not None:
+            self.process.stdin.close()
+            self.process.wait()
+
+
+# -- rnnlab ----------------------------------------------------------------------------------------
+
+
+def make_layer(rl, cell, H, backend):
+    cls = getattr(rl, CELLS[cell][0])
+    return rl.RNN(cls(H, seed=0, bias_initializer="normal"), return_sequences=True, backend=backend)
+
+
+def forward_backward(rl, layer, x, dy):
+    y, tape = rl.bptt.forward(layer, x)
+    rl.bptt.backward(tape, dy)
+
+
+def timed(fn, n):
+    """n timings of fn() after one untimed warm-up run."""
+    fn()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def python_steps(T, B, H):
+    """How many steps the python backend runs (its time is scaled to T): 100, or 16 for the big rows."""
+    return min(T, 100 if B * H <= 1024 else 16)
+
+
+def gemm_peak(n=2048, repeat=5):
+    """float32 GFLOP/s of NumPy's matmul at n x n x n, best of ``repeat``."""
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = a.copy()
+    a @ b
+    best = min(timed(lambda: a @ b, repeat))
+    return 2 * n**3 / best / 1e9
+
+
+def flops(T, B, I, H, gates):
+    """Matrix-product FLOPs of forward + backward: 3 x (forward's 2 T B (I+H) G)."""
+    return 6 * T * B * (I + H) * gates * H
+
+
+def bench_row(rl, torch, cell, row, repeat, quick):
+    T, B, I, H = row
+    gates = CELLS[cell][1]
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((B, T, I), dtype=np.float32)
+    dy = rng.standard_normal((B, T, H), dtype=np.float32)
+    layer = make_layer(rl, cell, H, "numba")
+    result = {"cell": cell, "row": row}
+
+    numba_times, torch_times = [], []
+    run_numba = lambda: forward_backward(rl, layer, x, dy)
+    if torch.available:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "case.npz")
+            y = layer(x)  # builds the cell
+            weights = layer.cell.get_weights()
+            np.savez(path, kernel=weights[0], recurrent_kernel=weights[1], bias=weights[2], x=x, dy=dy, y=y)
+            result["torch_max_abs_diff"] = torch.ask(cmd="setup", path=path, cell=cell)["max_abs_diff"]
+    for _ in range(2):  # alternating blocks; the first run of each block is a warm-up
+        numba_times += timed(run_numba, repeat)
+        if torch.available:
+            torch_times += torch.ask(cmd="time", n=repeat + 1)["times"][1:]
+    result["numba"] = statistics.median(numba_times)
+    result["torch"] = statistics.median(torch_times) if torch_times else None
+
+    steps = python_steps(T, B, H)
+    py_layer = make_layer(rl, cell, H, "python")
+    py_layer.build(x.shape)
+    py_layer.set_weights(layer.get_weights())
+    xs, dys = x[:, :steps], dy[:, :steps]
+    n_py = 1 if quick else 3
+    scale = T / steps
+    result["python_steps"] = steps
+    result["python_forward"] = statistics.median(timed(lambda: py_layer(xs), n_py)) * scale
+    result["python"] = statistics.median(timed(lambda: forward_backward(rl, py_layer, xs, dys), n_py)) * scale
+    result["gflops"] = flops(T, B, I, H, gates) / result["numba"] / 1e9
+    return result
+
+
+# -- start-up costs, each in a fresh process ----------------------------------------------------------
+
+FIRST_CALL = """
+import time
+t0 = time.perf_counter()
+import numpy as np, rnnlab as rl
+t1 = time.perf_counter()
+x = np.ones((2, 5, 3), "float32")
+for name in ("LSTMCell", "GRUCell", "SimpleRNNCell"):
+    layer = rl.RNN(getattr(rl, name)(4, seed=0), return_sequences=True, backend="numba")
+    start = time.perf_counter()
+    y, tape = rl.bptt.forward(layer, x)
+    rl.bptt.backward(tape, np.ones_like(y))
+    print(name, time.perf_counter() - start)
+print("import", t1 - t0)
+"""
+
+
+def first_calls(cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, "-c", FIRST_CALL], capture_output=True, text=True, check=True,
+                         env=env, cwd=ROOT).stdout
+    return {name: float(value) for name, value in (line.split() for line in out.splitlines())}
+
+
+def import_time(repeat=5):
+    """Median cumulative ``import rnnlab`` time from ``python -X importtime``, and whether numba got imported."""
+    samples = []
+    for _ in range(repeat):
+        err = subprocess.run([sys.executable, "-X", "importtime", "-c", "import rnnlab"], capture_output=True,
+                             text=True, check=True, cwd=ROOT).stderr
+        row = [line for line in err.splitlines() if line.rstrip().endswith("| rnnlab")][-1]
+        samples.append(int(row.split("|")[1]) / 1e6)
+    loaded = subprocess.run([sys.executable, "-c", "import sys, rnnlab; print('numba' in sys.modules)"],
+                            capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+    return statistics.median(samples), loaded == "True"
+
+
+# -- report -------------------------------------------------------------------------------------------
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} cores, {model}, {platform.system()} {platform.machine()}"
+
+
+def fmt_time(seconds):
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e3:.2f}" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def print_table(results, peak):
+    print("\nforward + full BPTT, float32, median ms (python: its T shown, scaled to the row's T)")
+    header = (f"{'cell':<10} {'T':>5} {'B':>3} {'I':>4} {'H':>4} | {'python fwd':>10} {'python f+b':>10} "
+              f"{'(T py)':>6} | {'numba':>8} {'torch':>8} | {'torch/numba':>11} {'python/numba':>12} | "
+              f"{'GFLOP/s':>7} {'% peak':>6}")
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        T, B, I, H = r["row"]
+        torch_ratio = f"{r['torch'] / r['numba']:.2f}x" if r["torch"] else "-"
+        print(f"{r['cell']:<10} {T:>5} {B:>3} {I:>4} {H:>4} | {fmt_time(r['python_forward']):>10} "
+              f"{fmt_time(r['python']):>10} {r['python_steps']:>6} | {fmt_time(r['numba']):>8} "
+              f"{fmt_time(r['torch']):>8} | {torch_ratio:>11} {r['python'] / r['numba']:>11.0f}x | "
+              f"{r['gflops']:>7.1f} {100 * r['gflops'] / peak:>5.1f}%")
+
+
+def goals(results, compile_total, warm_total, import_seconds):
+    """The issue's goals, each met or not, in plain words."""
+    lines = []
+    with_torch = [r for r in results if r["torch"]]
+    if with_torch:
+        below = [r for r in with_torch if r["torch"] / r["numba"] < 1.0]
+        lines.append(f"numba >= 1.0x torch on every row: {'met' if not below else 'NOT met'}"
+                     + ("" if not below else " (" + ", ".join(f"{r['cell']} {r['row']}: {r['torch'] / r['numba']:.2f}x"
+                                                               for r in below) + ")"))
+        small = [r for r in with_torch if r["row"] in GRID[:2]]
+        slow = [r for r in small if r["torch"] / r["numba"] < 3.0]
+        lines.append(f"numba >= 3x torch on the two smallest rows: {'met' if not slow else 'NOT met'}"
+                     + ("" if not slow else " (" + ", ".join(f"{r['cell']} {r['row']}: {r['torch'] / r['numba']:.2f}x"
+                                                              for r in slow) + ")"))
+    else:
+        lines.append("torch is not installed: the torch goals were not measured")
+    target = [r for r in results if r["row"] == (1000, 1, 8, 32)]
+    if target:
+        worst = min(r["python"] / r["numba"] for r in target)
+        lines.append(f"numba >= 20x python at (1000, 1, 8, 32): {'met' if worst >= 20 else 'NOT met'} "
+                     f"(lowest {worst:.0f}x)")
+    lines.append(f"cold compile of all three cells (float32) < 30 s: {'met' if compile_total < 30 else 'NOT met'} "
+                 f"({compile_total:.1f} s)")
+    lines.append(f"warm first call < 1 s: {'met' if warm_total < 1 else 'NOT met'} ({warm_total:.2f} s for all three)")
+    lines.append(f"import rnnlab < 1 s: {'met' if import_seconds < 1 else 'NOT met'} ({import_seconds:.2f} s)")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--cells", default="lstm,gru,simple_rnn")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per block (default 5, quick 2)")
+    parser.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.torch_worker:
+        return torch_worker()
+    repeat = args.repeat or (2 if args.quick else 5)
+
+    import numba
+    import scipy
+
+    import rnnlab as rl
+
+    torch = Torch()
+    print(f"rnnlab CPU benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}")
+    print(f"machine: {machine()}")
+    versions = f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, numba {numba.__version__}"
+    if torch.available:
+        versions += f", torch {torch.info['torch']} ({torch.info['threads']} threads)"
+    else:
+        versions += ", torch not installed (pip install -e '.[bench]')"
+    print(versions)
+    peak = gemm_peak()
+    print(f"float32 GEMM peak (NumPy matmul 2048^3): {peak:.0f} GFLOP/s")
+
+    import_seconds, numba_imported = import_time()
+    with tempfile.TemporaryDirectory() as cache:
+        cold = first_calls(cache)
+        warm = first_calls(cache)
+    cells = ("LSTMCell", "GRUCell", "SimpleRNNCell")
+    compile_total, warm_total = sum(cold[c] for c in cells), sum(warm[c] for c in cells)
+    print(f"import rnnlab: {import_seconds:.2f} s (imports numba: {numba_imported})")
+    print("first call, forward + backward, empty cache (compiles): "
+          + ", ".join(f"{c} {cold[c]:.1f} s" for c in cells) + f"; all three {compile_total:.1f} s")
+    print("first call, warm cache (loads): " + ", ".join(f"{c} {warm[c]:.2f} s" for c in cells)
+          + f"; all three {warm_total:.2f} s")
+
+    results = []
+    try:
+        for cell in args.cells.split(","):
+            for row in GRID:
+                r = bench_row(rl, torch, cell, row, repeat, args.quick)
+                if torch.available and r["torch_max_abs_diff"] > 1e-3:
+                    raise SystemExit(f"torch and rnnlab disagree on {cell} {row}: max |dy| {r['torch_max_abs_diff']:.2e}")
+                results.append(r)
+                print(f"  {cell} {row}: numba {fmt_time(r['numba'])} ms, torch {fmt_time(r['torch'])} ms", flush=True)
+    finally:
+        torch.close()
+    print_table(results, peak)
+    if torch.available:
+        print(f"torch outputs agree with rnnlab's on the same weights (max |difference| "
+              f"{max(r['torch_max_abs_diff'] for r in results):.1e})")
+    print("\ngoals:")
+    for line in goals(results, compile_total, warm_total, import_seconds):
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()
