@@ -196,6 +196,28 @@ def _gemm_row_major_c(trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc):
         _fortran_gemm(tb, ta, N, M, K, alpha, B, ldb, A, lda, beta, C, ldc)
 
 
+#: Products of at most this many multiply-adds (M N K) run as plain loops: below it,
+#: calling BLAS (argument checks and dispatch, about 0.1 us) costs more than the
+#: arithmetic.  An RNN step with a handful of units is such a product.
+SMALL_PRODUCT = 128
+
+
+@kernel
+def _small_gemm(trans_a, trans_b, alpha, A, B, beta, C):
+    """C = alpha op(A) op(B) + beta C as three plain loops, for tiny matrices."""
+    M, N = C.shape
+    K = A.shape[0] if trans_a else A.shape[1]
+    zero = C.dtype.type(0)
+    for i in range(M):
+        for j in range(N):
+            total = zero
+            for k in range(K):
+                a = A[k, i] if trans_a else A[i, k]
+                b = B[j, k] if trans_b else B[k, j]
+                total += a * b
+            C[i, j] = alpha * total + (zero if beta == 0 else beta * C[i, j])
+
+
 @kernel
 def gemm(trans_a, trans_b, alpha, A, B, beta, C):
     """C = alpha * op(A) @ op(B) + beta * C in place; op(X) = X.T if its flag is true.
@@ -220,6 +242,9 @@ def gemm(trans_a, trans_b, alpha, A, B, beta, C):
         for i in range(M):
             for j in range(N):
                 C[i, j] = 0 if beta == 0 else beta * C[i, j]
+        return
+    if M * N * K <= SMALL_PRODUCT:
+        _small_gemm(trans_a, trans_b, alpha, A, B, beta, C)
         return
     c_t, ldc = _row_major(C)
     if c_t:  # column-major C: its memory is row-major C.T = op(B).T op(A).T
