@@ -243,10 +243,12 @@ def gemm(trans_a, trans_b, alpha, A, B, beta, C):
             for j in range(N):
                 C[i, j] = 0 if beta == 0 else beta * C[i, j]
         return
+    c_t, ldc = _row_major(C)  # (also checks that C has a unit stride, as A and B are below)
     if M * N * K <= SMALL_PRODUCT:
+        _row_major(A)
+        _row_major(B)
         _small_gemm(trans_a, trans_b, alpha, A, B, beta, C)
         return
-    c_t, ldc = _row_major(C)
     if c_t:  # column-major C: its memory is row-major C.T = op(B).T op(A).T
         _gemm_row_major_c(not trans_b, not trans_a, N, M, K, alpha, B, A, beta, C, ldc)
     else:
