@@ -1,5 +1,7 @@
 """rnnlab.ensemble on the CPU (numba prange) against a naive loop and against the readable cell's BPTT."""
 
+import pathlib
+import re
 import time
 
 import numpy as np
@@ -146,3 +148,11 @@ def test_bad_weights_are_clear_errors():
         ensemble.Ensemble(np.ones((2, 3, 3), dtype=int))
     with pytest.raises(TypeError, match="Ensemble"):
         ensemble.simulate(np.ones((2, 3, 3)))
+
+
+def test_docs_gpu_sweep_example_runs(capsys):
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "gpu.md").read_text()
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "from rnnlab import ensemble" in b]
+    exec(compile(block, "docs/gpu.md", "exec"), {})
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 11 and lines[0].startswith("radius 0.5")

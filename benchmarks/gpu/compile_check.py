@@ -72,7 +72,7 @@ class CompileOnlyDevice(cuda_backend.Device):
     def synchronize(self):
         pass
 
-    def cupy(self):
+    def cupy(self, setting=None):
         return None
 
     def launch(self, kernel, grid, block, shared_bytes, *args):

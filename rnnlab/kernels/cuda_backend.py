@@ -35,6 +35,7 @@ import importlib
 import importlib.util
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -56,9 +57,17 @@ CONFIG = {
     "gemm_tile": 16,
     # "auto": CuPy when importable (not in the simulator), else numba
     "gemm": "auto",
+    # "auto": CuPy's memory pool when CuPy is importable (numba's own device
+    # arrays call cudaMalloc/cudaFree every time), else numba
+    "allocator": "auto",
     # truncated BPTT on the persistent path: blocks along the sweep axis
     "sweep_blocks": 64,
 }
+
+# RNNLAB_CUDA_PATH, RNNLAB_CUDA_GEMM and RNNLAB_CUDA_ALLOCATOR override the string settings,
+# e.g. RNNLAB_CUDA_GEMM=numba to leave CuPy out of a run.
+for _key in ("path", "gemm", "allocator"):
+    CONFIG[_key] = os.environ.get(f"RNNLAB_CUDA_{_key.upper()}", CONFIG[_key])
 
 #: Smaller tiles in the simulator: fewer Python threads per block, and several
 #: tiles per matrix even at the tiny test shapes.
@@ -81,11 +90,6 @@ def options(**changes):
 
 
 # -- availability --------------------------------------------------------------------------
-
-
-def simulator_requested():
-    """True when ``NUMBA_ENABLE_CUDASIM=1`` is set (numba reads it once, at import)."""
-    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
 
 @functools.lru_cache(maxsize=None)
@@ -196,10 +200,34 @@ class Device:
 
     # memory
     def to_device(self, array):
-        return self.cuda.to_device(np.ascontiguousarray(array))
+        array = np.ascontiguousarray(array)
+        if self._pool() is None:
+            return self.cuda.to_device(array)
+        device_array = self.empty(array.shape, array.dtype)
+        device_array.copy_to_device(array)
+        return device_array
 
     def empty(self, shape, dtype):
+        cp = self._pool()
+        if cp is not None:
+            try:
+                return self._wrap(cp.empty(shape, dtype=np.dtype(dtype)))
+            except Exception as error:
+                self._cupy_failed(error)
         return self.cuda.device_array(shape, dtype=np.dtype(dtype))
+
+    def _pool(self):
+        """The cupy module when allocations should come from its memory pool, else None."""
+        if CONFIG["allocator"] == "numba":
+            return None
+        return self.cupy(CONFIG["allocator"])
+
+    def _wrap(self, cupy_array):
+        """A numba view of a CuPy array (which it keeps alive), without a stream synchronisation."""
+        try:
+            return self.cuda.as_cuda_array(cupy_array, sync=False)
+        except TypeError:  # older numba-cuda without the sync argument
+            return self.cuda.as_cuda_array(cupy_array)
 
     def zeros(self, shape, dtype):
         array = self.empty(shape, dtype)
@@ -224,36 +252,49 @@ class Device:
         self.cuda.synchronize()
 
     # linear algebra
-    def cupy(self):
-        """The cupy module when GEMMs should go to cuBLAS, else None."""
-        if CONFIG["gemm"] == "numba" or simulator_active():
+    def cupy(self, setting=None):
+        """The cupy module when ``setting`` (default ``CONFIG["gemm"]``) asks for CuPy and it is usable, else None."""
+        setting = CONFIG["gemm"] if setting is None else setting
+        if setting == "numba" or simulator_active():
             return None
         if not self._cupy_checked:
             self._cupy_checked = True
             try:
                 import cupy
 
+                cupy.cuda.runtime.getDeviceCount()
                 self._cupy = cupy
             except Exception:
                 self._cupy = None
-        if CONFIG["gemm"] == "cupy" and self._cupy is None:
-            raise RuntimeError("cuda_backend.CONFIG['gemm'] is 'cupy' but cupy cannot be imported")
+        if setting == "cupy" and self._cupy is None:
+            raise RuntimeError("cuda_backend.CONFIG asks for 'cupy' but cupy cannot be imported or used")
         return self._cupy
+
+    def _cupy_failed(self, error):
+        """CuPy is importable but fails at work (say, a cuBLAS built for another CUDA): use numba from now on."""
+        if CONFIG["gemm"] == "cupy" or CONFIG["allocator"] == "cupy":
+            raise error
+        warnings.warn(f"rnnlab's CUDA backend stops using CuPy after an error ({type(error).__name__}: {error}); "
+                      "GEMMs and allocations use numba from now on", RuntimeWarning, stacklevel=3)
+        self._cupy = None
 
     def gemm(self, a, b, out, trans_a=False, trans_b=False, accumulate=False, bias=None):
         """``out (+)= op(a) @ op(b) (+ bias)`` on the device; out is (M, N)."""
         cp = self.cupy()
         if cp is not None:
-            ca, cb, cc = cp.asarray(a), cp.asarray(b), cp.asarray(out)
-            ca = ca.T if trans_a else ca
-            cb = cb.T if trans_b else cb
-            if accumulate:
-                cc += ca @ cb
-            else:
-                cp.matmul(ca, cb, out=cc)
-            if bias is not None:
-                cc += cp.asarray(bias)
-            return
+            try:
+                ca, cb, cc = cp.asarray(a), cp.asarray(b), cp.asarray(out)
+                ca = ca.T if trans_a else ca
+                cb = cb.T if trans_b else cb
+                if accumulate:
+                    cc += ca @ cb
+                else:
+                    cp.matmul(ca, cb, out=cc)
+                if bias is not None:
+                    cc += cp.asarray(bias)
+                return
+            except Exception as error:
+                self._cupy_failed(error)
         from .cuda_device import gemm_kernel
 
         tile = CONFIG["gemm_tile"]
@@ -267,13 +308,16 @@ class Device:
         """``out[n] (+)= a[n]^T @ b[n]`` with a (N or 1, K, M), b (N, K, Nc), out (N, M, Nc)."""
         cp = self.cupy()
         if cp is not None:
-            co = cp.asarray(out)
-            product = cp.matmul(cp.swapaxes(cp.asarray(a), 1, 2), cp.asarray(b))
-            if accumulate:
-                co += product
-            else:
-                co[...] = product
-            return
+            try:
+                co = cp.asarray(out)
+                product = cp.matmul(cp.swapaxes(cp.asarray(a), 1, 2), cp.asarray(b))
+                if accumulate:
+                    co += product
+                else:
+                    co[...] = product
+                return
+            except Exception as error:
+                self._cupy_failed(error)
         from .cuda_device import batched_gemm_tn_kernel
 
         tile = CONFIG["gemm_tile"]
@@ -285,13 +329,16 @@ class Device:
         """``out (+)= a.sum(axis=0)`` for a 2-D device array."""
         cp = self.cupy()
         if cp is not None:
-            co = cp.asarray(out)
-            s = cp.asarray(a).sum(axis=0)
-            if accumulate:
-                co += s
-            else:
-                co[...] = s
-            return
+            try:
+                co = cp.asarray(out)
+                total = cp.asarray(a).sum(axis=0)
+                if accumulate:
+                    co += total
+                else:
+                    co[...] = total
+                return
+            except Exception as error:
+                self._cupy_failed(error)
         from .cuda_device import colsum_kernel
 
         threads = 64
@@ -520,7 +567,7 @@ def backward_device(fw, d_out, d_final, truncate=None, carries_output=True, dev=
     full = truncate is None or truncate >= T
     truncate = T if full else int(truncate)
     separate = W.kind == "gru"
-    alloc = dev.empty if (full and plan.path == "persistent") or (full and plan.path == "tiled") else dev.zeros
+    alloc = dev.empty if full else dev.zeros  # truncated sweeps add into their outputs
     dAX = alloc((T, B, GU), dtype)
     dAH = alloc((T, B, GU), dtype) if separate else dAX
     d_init = alloc((L, B, U), dtype)
@@ -688,18 +735,44 @@ def _per_step(tape, fw, dAX, dAH, U):
 
 
 def ensemble_run(ensemble, x, h0, trajectories, gradients, loss, return_grads, dev=None):
-    """GPU path of :func:`rnnlab.ensemble.simulate`; returns the result fields as a dict of host arrays.
+    """GPU path of :func:`rnnlab.ensemble.simulate`: copy in, :func:`ensemble_device`, copy out (a dict of host arrays)."""
+    dev = dev or device()
+    dtype = np.dtype(ensemble.dtype)
+    N, H, F = ensemble.n, ensemble.units, ensemble.features
+    xs = x if x.ndim == 3 else x[None]  # (N or 1, T, F)
+    T = xs.shape[1]
+    # F = 0 runs with one zero input feature, which adds nothing
+    x_d = dev.to_device(xs if F > 0 else np.zeros((xs.shape[0], T, 1), dtype))
+    K_d = dev.to_device(ensemble.kernel if F > 0 else np.zeros((N, 1, H), dtype))
+    out = ensemble_device(K_d, dev.to_device(ensemble.recurrent_kernel), dev.to_device(ensemble.bias), x_d,
+                          dev.to_device(h0), trajectories, gradients, loss, dev)
+    host = lambda name: None if out[name] is None else dev.to_host(out[name])
+    result = dict(final_state=host("final_state"), mean_abs=host("mean_abs"), loss=host("loss"),
+                  trajectories=host("trajectories") if trajectories else None, grad_norm=host("grad_norm"),
+                  grad_h0_norm=host("grad_h0_norm"), grads=None)
+    if return_grads:
+        result["grads"] = {"kernel": host("d_kernel") if F > 0 else np.zeros((N, 0, H), dtype),
+                           "recurrent_kernel": host("d_recurrent_kernel"), "bias": host("d_bias"),
+                           "h0": host("d_h0")}
+    return result
+
+
+def ensemble_device(K, R, b, x, h0, trajectories=False, gradients=False, loss="final", dev=None):
+    """The ensemble on device arrays: K (N, F, H) (F >= 1), R (N, H, H), b (N, H), x (N or 1, T, F), h0 (N, H).
 
     One launch of :func:`rnnlab.ensemble_cuda.ensemble_kernel` (N blocks) runs
     every network forward and, with ``gradients``, backward, writing the
     per-step pre-activation gradients dA (N, T, H); then dR = H_prev^T dA and
-    dK = X^T dA are one batched GEMM each, and a last launch reduces the norms.
+    dK = X^T dA are one batched GEMM each, and a last launch reduces the
+    norms.  Returns a dict of device arrays (None where not computed).
     """
     from .. import ensemble_cuda
 
     dev = dev or device()
-    dtype = np.dtype(ensemble.dtype)
-    N, H, F = ensemble.n, ensemble.units, ensemble.features
+    dtype = np.dtype(R.dtype)
+    N, H = h0.shape
+    F = K.shape[1]
+    T = x.shape[1]
     if H > ensemble_cuda.MAXH:
         raise ValueError(f"the GPU ensemble runs networks of up to {ensemble_cuda.MAXH} units, got {H}; "
                          "use backend='cpu'")
@@ -707,12 +780,6 @@ def ensemble_run(ensemble, x, h0, trajectories, gradients, loss, return_grads, d
     if shared > CONFIG["shared_limit"]:
         raise ValueError(f"{H} units in {dtype.name} need {shared} bytes of shared memory per network, more than "
                          f"{CONFIG['shared_limit']}; use float32, fewer units or backend='cpu'")
-    per_network = x.ndim == 3
-    xs = x if per_network else x[None]  # (N or 1, T, F)
-    T = xs.shape[1]
-    x_d = dev.to_device(xs if F > 0 else np.zeros((xs.shape[0], T, 1), dtype))
-    K_d = dev.to_device(ensemble.kernel if F > 0 else np.zeros((N, 1, H), dtype))
-    R_d, b_d, h0_d = dev.to_device(ensemble.recurrent_kernel), dev.to_device(ensemble.bias), dev.to_device(h0)
     keep = trajectories or gradients
     traj = dev.empty((N, T, H) if keep else (1, 1, 1), dtype)
     dA = dev.empty((N, T, H) if gradients else (1, 1, 1), dtype)
@@ -720,29 +787,21 @@ def ensemble_run(ensemble, x, h0, trajectories, gradients, loss, return_grads, d
     db = dev.empty((N, H) if gradients else (1, 1), dtype)
     dh0 = dev.empty((N, H) if gradients else (1, 1), dtype)
     grad_h0_norm = dev.empty((N,), dtype)
-    kernel = ensemble_cuda.ensemble_kernel(dtype.name)
-    # F = 0 runs with one zero input feature, which adds nothing
-    dev.launch(kernel, (N,), (ensemble_cuda.threads_for(H),), shared,
-               K_d, R_d, b_d, x_d, int(per_network), h0_d, 0 if loss == "final" else 1, dtype.type(1.0 / T), dtype.type(1.0 / (T * H)),
-               int(gradients), int(keep), traj, final, mean_abs, loss_d, dA, db, dh0, grad_h0_norm)
-    result = dict(final_state=dev.to_host(final), mean_abs=dev.to_host(mean_abs), loss=dev.to_host(loss_d),
-                  trajectories=dev.to_host(traj) if trajectories else None, grad_norm=None, grad_h0_norm=None,
-                  grads=None)
+    dev.launch(ensemble_cuda.ensemble_kernel(dtype.name), (N,), (ensemble_cuda.threads_for(H),), shared,
+               K, R, b, x, int(x.shape[0] > 1), h0, 0 if loss == "final" else 1, dtype.type(1.0 / T),
+               dtype.type(1.0 / (T * H)), int(gradients), int(keep), traj, final, mean_abs, loss_d, dA, db, dh0,
+               grad_h0_norm)
+    out = dict(final_state=final, mean_abs=mean_abs, loss=loss_d, trajectories=traj if keep else None,
+               grad_norm=None, grad_h0_norm=None, d_kernel=None, d_recurrent_kernel=None, d_bias=None, d_h0=None)
     if gradients:
         dR = dev.empty((N, H, H), dtype)
-        dev.batched_gemm_tn(h0_d.reshape(N, 1, H), dA[:, 0:1, :], dR)  # h0^T dA_0
+        dev.batched_gemm_tn(h0.reshape(N, 1, H), dA[:, 0:1, :], dR)  # h0^T dA_0
         if T > 1:
             dev.batched_gemm_tn(traj[:, : T - 1, :], dA[:, 1:, :], dR, accumulate=True)
-        dK = dev.empty((N, max(F, 1), H), dtype)
-        if F > 0:
-            dev.batched_gemm_tn(x_d, dA, dK)
-        else:
-            dev.fill(dK, 0)
+        dK = dev.empty((N, F, H), dtype)
+        dev.batched_gemm_tn(x, dA, dK)
         grad_norm = dev.empty((N,), dtype)
         dev.launch(ensemble_cuda.norms_kernel(dtype.name), (N,), (64,), 0, dK, dR, db, grad_norm)
-        result["grad_norm"] = dev.to_host(grad_norm)
-        result["grad_h0_norm"] = dev.to_host(grad_h0_norm)
-        if return_grads:
-            result["grads"] = {"kernel": dev.to_host(dK) if F > 0 else np.zeros((N, 0, H), dtype),
-                               "recurrent_kernel": dev.to_host(dR), "bias": dev.to_host(db), "h0": dev.to_host(dh0)}
-    return result
+        out.update(grad_norm=grad_norm, grad_h0_norm=grad_h0_norm, d_kernel=dK, d_recurrent_kernel=dR, d_bias=db,
+                   d_h0=dh0)
+    return out

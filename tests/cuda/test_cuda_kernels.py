@@ -138,3 +138,34 @@ def test_unsupported_activation_is_a_clear_error():
 
 def test_auto_never_picks_cuda():
     assert rl.backends.resolve("auto", rl.LSTMCell(2)) in ("numba", "python")
+
+
+class _NumpyCupy:
+    """A NumPy stand-in for CuPy in the simulator, where device arrays wrap NumPy arrays.
+
+    It lets the CuPy code paths of cuda_backend (cuBLAS GEMMs, the memory pool)
+    run here and be compared with the python backend; on a GPU with CuPy they
+    run for real in every test above.
+    """
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    @staticmethod
+    def asarray(array):
+        return getattr(array, "_ary", array)  # the simulator's FakeCUDAArray shares its NumPy array
+
+
+@pytest.mark.skipif(not cuda_backend.simulator_active(), reason="the real CuPy paths run on a GPU")
+@pytest.mark.parametrize("kind", ["gru", "gru_v1"])
+def test_cupy_code_paths_with_a_numpy_stand_in(kind, monkeypatch):
+    from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
+
+    device = cuda_backend.device()
+    monkeypatch.setattr(device, "_cupy", _NumpyCupy())
+    monkeypatch.setattr(device, "_cupy_checked", True)
+    monkeypatch.setattr(cuda_backend, "simulator_active", lambda: False)
+    monkeypatch.setattr(type(device), "_wrap", lambda self, array: FakeCUDAArray(array))
+    _, python, cuda = both(kind, 3, "float64", return_sequences=True, return_state=True)
+    x = np.random.default_rng(7).normal(size=(2, 3, 2))
+    compare(python, cuda, x, "float64", mask=np.array([[1, 1, 0], [1, 1, 1]], bool), truncate=2)
