@@ -308,10 +308,16 @@ def main(argv=None):
     if args.preflight:
         return 0
 
+    import warnings
+
     import numpy as np
+    from numba.core.errors import NumbaPerformanceWarning
 
     from rnnlab.kernels import cuda_backend as cb
 
+    # "Grid size N will likely result in GPU under-utilization": by design for
+    # the persistent kernels at small batch (one block per batch row)
+    warnings.simplefilter("ignore", NumbaPerformanceWarning)
     log(f"  GEMMs      {'CuPy (cuBLAS)' if cb.device().cupy() is not None else 'numba tiled kernel'}")
     rng = np.random.default_rng(0)
     peak = gemm_peak(have_torch)

@@ -63,7 +63,7 @@ def _dtype_consts(dtype_name):
 
 def persistent_forward_shared(rows, U, G, itemsize, r_in_shared):
     """Bytes of dynamic shared memory :func:`persistent_forward` needs."""
-    count = 2 * rows * U + rows * G * U + (U * G * U if r_in_shared else 0)
+    count = 2 * rows * U + 2 * rows * G * U + (U * G * U if r_in_shared else 0)
     return count * itemsize
 
 
@@ -87,8 +87,10 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared):
         sh_h = sh[0 : rows * U]  # (rows, U) state h
         sh_c = sh[rows * U : 2 * rows * U]  # (rows, U) state c (LSTM)
         sh_m = sh[2 * rows * U : 2 * rows * U + rows * GU]  # (rows, GU): h @ R + b_rec
-        sh_R = sh[2 * rows * U + rows * GU : 2 * rows * U + rows * GU + U * GU]  # R, when it fits
+        sh_x = sh[2 * rows * U + rows * GU : 2 * rows * U + 2 * rows * GU]  # (rows, GU): xp[t]
+        sh_R = sh[2 * rows * U + 2 * rows * GU : 2 * rows * U + 2 * rows * GU + U * GU]  # R, when it fits
         acc = cuda.local.array(MAXR, nb)
+        xv = cuda.local.array(MAXR, nb)
         ax = cuda.local.array(MAXG, nb)
         ah = cuda.local.array(MAXG, nb)
         gv = cuda.local.array(MAXG, nb)
@@ -103,9 +105,11 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared):
                 sh_R[idx] = R[k, idx - k * GU]
         cuda.syncthreads()
         for t in range(T):
-            # phase 1: recurrent products for every gate column j
+            # phase 1: recurrent products for every gate column j; xp[t] is loaded
+            # first so that its latency hides behind the product
             for j in range(tid, GU, nt):
                 for r in range(nr):
+                    xv[r] = xp[t, b0 + r, j]
                     acc[r] = zero
                 for k in range(U):
                     w = sh_R[k * GU + j] if r_in_shared else R[k, j]
@@ -113,6 +117,7 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared):
                         acc[r] += sh_h[r * U + k] * w
                 for r in range(nr):
                     sh_m[r * GU + j] = acc[r] + b_rec[j]
+                    sh_x[r * GU + j] = xv[r]
             cuda.syncthreads()
             # phase 2: the cell's equations, one (row, unit) per thread
             for idx in range(tid, nr * U, nt):
@@ -120,7 +125,7 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared):
                 u = idx - r * U
                 b = b0 + r
                 for g in range(G):
-                    ax[g] = xp[t, b, g * U + u]
+                    ax[g] = sh_x[r * GU + g * U + u]
                     ah[g] = sh_m[r * GU + g * U + u]
                 h_prev = sh_h[idx]
                 c_prev = sh_c[idx]
