@@ -21,7 +21,8 @@ import numpy as np
 
 from ...kernels import common
 from ...kernels.blas import gemm
-from ...kernels.common import carry_masked_states, mask_outputs, output_gradient, sigmoid, tanh
+from ...kernels.common import (carry_masked_states, copy_into, mask_outputs, output_gradient, sigmoid,
+                               step_state_gradient, tanh)
 from ...kernels.jit import kernel
 
 
@@ -55,7 +56,7 @@ def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode):
                 a_z[j], a_r[j], a_h[j] = z, r, hh
                 mhh_out[j] = mhh
                 h_new[j] = z * h_prev[j] + (one - z) * hh
-        outputs[t] = H[t + 1]
+        copy_into(H[t + 1], outputs[t])
         carry_masked_states(t, mask, H)
         mask_outputs(t, mask, output_mode, outputs)
 
@@ -97,10 +98,9 @@ def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, las
                 d_pre_r = d_r * (r * (one - r))
                 dmx_z[j], dmx_r[j], dmx_h[j] = d_pre_z, d_pre_r, d_pre_hh
                 dmh_z[j], dmh_r[j], dmh_h[j] = d_pre_z, d_pre_r, d_pre_hh * r
-                # dh = g z (+ the state gradient of a masked sample, passed straight through)
-                dh_prev[j] = g * z + (zero if keep else dh_b[j])
+                dh_prev[j] = g * z
         gemm(False, True, 1.0, dMH[t], R, 1.0, d_h_prev)  # dh += dmh R^T
-        d_h[:, :] = d_h_prev
+        step_state_gradient(t, mask, d_h_prev, d_h)
 
 
 @kernel(depends=[common])
@@ -132,7 +132,7 @@ def forward_reset_before(A, R, H, RH, outputs, mask, output_mode):
                 hh = tanh(a_h[j])
                 a_h[j] = hh
                 h_new[j] = z * h_prev[j] + (one - z) * hh
-        outputs[t] = H[t + 1]
+        copy_into(H[t + 1], outputs[t])
         carry_masked_states(t, mask, H)
         mask_outputs(t, mask, output_mode, outputs)
 
@@ -179,7 +179,4 @@ def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d
                 dmx_z[j] = dmx_z[j] * (z * (one - z))
                 dmx_r[j] = drh[j] * h_prev[j] * (r * (one - r))
         gemm(False, True, 1.0, dMX[t, :, : 2 * U], R_zr, 1.0, d_h_prev)  # dh += d_zr R_zr^T
-        for b in range(B):
-            if not mask[t, b]:  # masked samples pass their state gradient straight through
-                d_h_prev[b, :] += d_h[b, :]
-        d_h[:, :] = d_h_prev
+        step_state_gradient(t, mask, d_h_prev, d_h)

@@ -18,7 +18,8 @@ import numpy as np
 
 from ...kernels import common
 from ...kernels.blas import gemm
-from ...kernels.common import carry_masked_states, mask_outputs, output_gradient, sigmoid, tanh
+from ...kernels.common import (carry_masked_states, copy_into, mask_outputs, output_gradient, sigmoid,
+                               step_state_gradient, tanh)
 from ...kernels.jit import kernel
 
 
@@ -50,7 +51,7 @@ def forward(A, R, H, C, outputs, mask, output_mode):
                 c = f * c_prev[j] + i * g
                 c_new[j] = c
                 h_new[j] = o * tanh(c)
-        outputs[t] = H[t + 1]
+        copy_into(H[t + 1], outputs[t])
         carry_masked_states(t, mask, H)
         carry_masked_states(t, mask, C)
         mask_outputs(t, mask, output_mode, outputs)
@@ -97,7 +98,4 @@ def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
                 # masked samples pass their state gradient straight through
                 dc_b[j] = dc * f + (zero if keep else dc_b[j])
         gemm(False, True, 1.0, dA[t], R, 0.0, d_h_prev)  # dh = da R^T
-        for b in range(B):
-            if not mask[t, b]:
-                d_h_prev[b, :] += d_h[b, :]
-        d_h[:, :] = d_h_prev
+        step_state_gradient(t, mask, d_h_prev, d_h)

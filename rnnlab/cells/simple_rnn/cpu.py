@@ -14,7 +14,8 @@ import numpy as np
 
 from ...kernels import common
 from ...kernels.blas import gemm
-from ...kernels.common import activate, activation_grad, carry_masked_states, mask_outputs, output_gradient
+from ...kernels.common import (activate, activation_grad, carry_masked_states, copy_into, mask_outputs,
+                               output_gradient, step_state_gradient)
 from ...kernels.jit import kernel
 
 
@@ -33,7 +34,7 @@ def forward(A, R, H, outputs, mask, output_mode, activation):
             a, h_new = A[t, b], H[t + 1, b]  # 1-D views: loops over views vectorize
             for j in range(U):
                 h_new[j] = activate(activation, a[j])
-        outputs[t] = H[t + 1]
+        copy_into(H[t + 1], outputs[t])
         carry_masked_states(t, mask, H)
         mask_outputs(t, mask, output_mode, outputs)
 
@@ -65,7 +66,4 @@ def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state
                 g = d_out[j] + (dh_b[j] if keep else zero)
                 da[j] = g * activation_grad(activation, a[j], h_new[j])
         gemm(False, True, 1.0, dA[t], R, 0.0, d_h_prev)  # dh = da R^T
-        for b in range(B):
-            if not mask[t, b]:  # masked samples pass their state gradient straight through
-                d_h_prev[b, :] += d_h[b, :]
-        d_h[:, :] = d_h_prev
+        step_state_gradient(t, mask, d_h_prev, d_h)
