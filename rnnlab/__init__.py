@@ -1,6 +1,6 @@
 """rnnlab: read, run, watch and differentiate recurrent neural network cells."""
 
-from . import activations, analysis, bptt, initializers, losses, nest, optimizers, plot, tasks, train
+from . import activations, analysis, bptt, ensemble, initializers, losses, nest, optimizers, plot, tasks, train
 from .cells import GRUCell, LSTMCell, MinimalRNNCell, SimpleRNNCell, StackedRNNCells
 from .contract import AbstractRNNCell
 from .io import load, save
