@@ -383,17 +383,24 @@ def truncated_stream(layer, x, k1, k2, loss_grad, initial_state=None, mask=None)
     as a constant, and ``loss_grad(outputs, start, stop)`` gives dL/d(outputs)
     for the new outputs (B, stop - start, O).
 
-    layer: an RNN layer (its options other than the cell are ignored: the
-    stream runs forwards and returns sequences).  x: (B, T, F).
+    layer: an RNN layer (its options other than the cell and
+    ``zero_output_for_mask`` are ignored: the stream runs forwards and returns
+    sequences).  x: (B, T, F).  mask: optional (B, T); it needs
+    ``zero_output_for_mask=True``.
     Yields :class:`Chunk` objects whose ``grads.weights`` align with ``layer.get_weights()``.
     """
     if not (isinstance(k1, int) and isinstance(k2, int) and 1 <= k1 <= k2):
         raise ValueError(f"need integers 1 <= k1 <= k2, got k1={k1!r}, k2={k2!r}")
     if not isinstance(layer, RNN):
         raise TypeError(f"truncated_stream takes an RNN layer, got {type(layer).__name__}")
-    stepper = RNN(layer.cell, return_sequences=True, return_state=True, backend=layer.backend)
     x = validation.sequence(x, layer.dtype, layer.cell.input_size if layer.built else None)
     mask = validation.mask(mask, x.shape[0], x.shape[1])
+    if mask is not None and not layer.zero_output_for_mask:
+        # A masked step repeats the previous output, which may lie before the re-run window.
+        raise ValueError("truncated_stream with a mask needs a layer with zero_output_for_mask=True "
+                         "(masked outputs repeating an output from an earlier chunk are not supported)")
+    stepper = RNN(layer.cell, return_sequences=True, return_state=True, zero_output_for_mask=True,
+                  backend=layer.backend)
     states_at = {0: stepper.prepare(x[:, :1], initial_state).initial_states}  # checks the state, builds the cell
     for start in range(0, x.shape[1], k1):
         stop = min(start + k1, x.shape[1])

@@ -101,6 +101,19 @@ def _recording_build(build):
     return wrapper
 
 
+def derived_seed(seed, index):
+    """A different, deterministic seed for the ``index``-th copy or part of something seeded by ``seed``.
+
+    None stays None (fresh entropy); a ``Generator`` spawns a child; an int or a
+    list of ints gets ``index`` appended (``default_rng([seed, index])`` is its own stream).
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, np.random.Generator):
+        return seed.spawn(1)[0]
+    return list(nest.flatten(seed)) + [index]
+
+
 class Weighted:
     """Owns named weights: ``add_weight``, ``get_weights``/``set_weights``, ``trainable``.
 
@@ -258,10 +271,14 @@ class AbstractRNNCell(Weighted):
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         """Zero states in the structure of ``state_size``, as a list.
 
-        The batch size comes from ``inputs`` (its first axis) when given.
+        The batch size comes from ``inputs`` (its first axis) when given, and so
+        does the dtype when ``dtype`` is None and ``inputs`` are floating point (as in Keras).
         """
         if inputs is not None:
             batch_size = np.shape(inputs)[0]
+            input_dtype = getattr(inputs, "dtype", None)
+            if dtype is None and input_dtype is not None and np.dtype(input_dtype).name in validation.FLOAT_DTYPES:
+                dtype = input_dtype
         if batch_size is None:
             raise ValueError("get_initial_state needs inputs or batch_size")
         dtype = validation.check_dtype_name(dtype or self.dtype)

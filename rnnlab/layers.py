@@ -10,7 +10,7 @@ returns the same numbers.
 import numpy as np
 
 from . import activations, backends, initializers, nest, validation
-from .contract import AbstractRNNCell, Weighted, deserialize, register, serialize
+from .contract import AbstractRNNCell, Weighted, derived_seed, deserialize, register, serialize
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -203,7 +203,8 @@ class Bidirectional:
     ``None`` (return ``[y_forward, y_backward]``).  With ``return_sequences``
     the backward outputs are flipped back into input order before merging.
     ``initial_state`` is a list whose first half goes to the forward layer and
-    second half to the backward layer.  ``get_weights()`` is the forward
+    second half to the backward layer.  As in Keras, both layers get
+    ``zero_output_for_mask = return_sequences`` (the wrapped layer is changed).  ``get_weights()`` is the forward
     layer's weights followed by the backward layer's.
     """
 
@@ -213,16 +214,21 @@ class Bidirectional:
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"merge_mode must be one of {MERGE_MODES}, got {merge_mode!r}")
         if backward_layer is None:
-            seed = layer.cell.seed
-            backward_cell = layer.cell.fresh_copy(None if seed is None else list(nest.flatten(seed)) + [1])
             config = layer.get_config()
             del config["cell"]
             config.update(go_backwards=not layer.go_backwards, name=f"backward_{layer.name}")
-            backward_layer = RNN(backward_cell, **config)
+            backward_layer = RNN(layer.cell.fresh_copy(derived_seed(layer.cell.seed, 1)), **config)
         elif not isinstance(backward_layer, RNN):
             raise TypeError(f"backward_layer must be an RNN layer, got {type(backward_layer).__name__}")
         if backward_layer.go_backwards == layer.go_backwards:
             raise ValueError("backward_layer must have the opposite go_backwards of the forward layer")
+        for option in ("return_sequences", "return_state", "stateful", "time_major"):
+            if getattr(backward_layer, option) != getattr(layer, option):
+                raise ValueError(f"backward_layer must have the same {option} as the forward layer "
+                                 f"({getattr(layer, option)}), got {getattr(backward_layer, option)}")
+        # As in Keras: masked steps of the merged sequence are zeros, and the last output is never zeroed.
+        for inner in (layer, backward_layer):
+            inner.zero_output_for_mask = inner.return_sequences
         self.forward_layer = layer
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode

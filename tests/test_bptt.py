@@ -162,6 +162,17 @@ def test_truncated_stream_matches_explicit_chunks(k1, k2, rng):
             assert relative_error(chunk.grads.weights[w_index], numeric_gradient(chunk_loss, w)) < TOL
 
 
+def test_truncated_stream_with_a_mask_matches_the_full_forward(rng):
+    cell = make_cell("gru", 2, "float64")
+    x, mask = rng.normal(size=(2, 6, 2)), rng.random((2, 6)) < 0.6
+    full = rl.RNN(cell, return_sequences=True, zero_output_for_mask=True)(x, mask=mask)
+    layer = rl.RNN(cell, zero_output_for_mask=True)
+    chunks = rl.bptt.truncated_stream(layer, x, 2, 3, lambda y, start, stop: np.ones_like(y), mask=mask)
+    np.testing.assert_allclose(np.concatenate([c.outputs for c in chunks], axis=1), full, rtol=1e-12)
+    with pytest.raises(ValueError, match="zero_output_for_mask=True"):
+        next(rl.bptt.truncated_stream(rl.RNN(cell), x, 2, 3, lambda y, start, stop: y, mask=mask))
+
+
 def test_tape_gates_rebuild_the_states(rng):
     lstm = make_cell("lstm", 3, "float64")
     x = rng.normal(size=(2, 5, 2))

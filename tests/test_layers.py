@@ -111,12 +111,17 @@ def test_stateful_reset_states_with_values(rng):
     np.testing.assert_allclose(layer(x), rl.RNN(cell)(x, initial_state=[h0]), rtol=1e-12)
 
 
-def naive_bidirectional(layer, x, initial, mask):
-    """Forward and backward naive runs, backward flipped back into input order."""
+def naive_bidirectional(layer, x, initial, mask, return_sequences):
+    """Forward and backward naive runs, backward flipped back into input order.
+
+    Keras's Bidirectional forces zero_output_for_mask = return_sequences on both directions.
+    """
     forward_cell, backward_cell = layer.forward_layer.cell, layer.backward_layer.cell
     n = len(rl.nest.flatten(forward_cell.state_size))
-    y_f, s_f = naive.run_sequence(naive_step_for(forward_cell), x, initial[:n], mask)
-    y_b, s_b = naive.run_sequence(naive_step_for(backward_cell), x, initial[n:], mask, go_backwards=True)
+    y_f, s_f = naive.run_sequence(naive_step_for(forward_cell), x, initial[:n], mask,
+                                  zero_output_for_mask=return_sequences)
+    y_b, s_b = naive.run_sequence(naive_step_for(backward_cell), x, initial[n:], mask, go_backwards=True,
+                                  zero_output_for_mask=return_sequences)
     return y_f, y_b[:, ::-1], s_f + s_b
 
 
@@ -138,7 +143,7 @@ def test_bidirectional_every_merge_mode(kind, merge_mode, return_sequences, rng)
     mask = random_mask(2, 5, rng)
     initial = random_states(cell, 2, rng) * 2
     result = layer(x, initial_state=initial, mask=mask)
-    y_f, y_b, states = naive_bidirectional(layer, x, initial, mask)
+    y_f, y_b, states = naive_bidirectional(layer, x, initial, mask, return_sequences)
     if not return_sequences:
         y_f, y_b = y_f[:, -1], y_b[:, 0]  # backward's last processed output is at input time 0
     if merge_mode is None:
@@ -160,6 +165,33 @@ def test_bidirectional_backward_copy_has_its_own_deterministic_weights():
     assert not np.array_equal(forward[0], backward[0])
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
+
+
+def test_bidirectional_zeros_masked_steps_of_sequences_like_keras(rng):
+    layer = rl.Bidirectional(rl.RNN(make_cell("simple", 2), return_sequences=True), merge_mode=None)
+    y_forward, y_backward = layer(rng.normal(size=(1, 4, 2)), mask=[[1, 1, 0, 0]])
+    assert not y_forward[0, 2:].any() and not y_backward[0, 2:].any()
+    last_only = rl.Bidirectional(rl.RNN(make_cell("simple", 2), zero_output_for_mask=True))
+    assert last_only.forward_layer.zero_output_for_mask is False  # Keras never zeroes the last output
+
+
+@pytest.mark.parametrize("option", ["return_sequences", "return_state", "stateful", "time_major"])
+def test_bidirectional_refuses_a_mismatched_backward_layer(option):
+    forward = rl.RNN(make_cell("gru", 2), **{option: True})
+    backward = rl.RNN(make_cell("gru", 2), go_backwards=True)
+    with pytest.raises(ValueError, match=f"same {option}"):
+        rl.Bidirectional(forward, backward_layer=backward)
+
+
+def test_bidirectional_accepts_a_generator_seed():
+    layer = rl.Bidirectional(rl.RNN([rl.LSTMCell(2, seed=np.random.default_rng(3)), rl.GRUCell(2, seed=4)]))
+    assert layer(np.ones((1, 3, 2))).shape == (1, 4)
+
+
+def test_initial_state_dtype_follows_float_inputs_like_keras():
+    states = rl.LSTMCell(2).get_initial_state(inputs=np.zeros((3, 1), "float64"))
+    assert all(s.dtype == np.float64 for s in states)
+    assert rl.LSTMCell(2).get_initial_state(inputs=np.zeros((3, 1), int))[0].dtype == np.float32
 
 
 def test_custom_cell_runs_in_rnn_stacked_and_bidirectional(rng):

@@ -1,7 +1,7 @@
 """StackedRNNCells: several cells run as one, each feeding the next."""
 
 from .. import nest
-from ..contract import AbstractRNNCell, deserialize, serialize
+from ..contract import AbstractRNNCell, derived_seed, deserialize, serialize
 
 
 class StackedRNNCells(AbstractRNNCell):
@@ -96,8 +96,7 @@ class StackedRNNCells(AbstractRNNCell):
 
     def fresh_copy(self, seed=None):
         clone = super().fresh_copy(seed)
-        clone.cells = [cell.fresh_copy(None if seed is None else list(nest.flatten(seed)) + [i])
-                       for i, cell in enumerate(self.cells)]
+        clone.cells = [cell.fresh_copy(derived_seed(seed, i)) for i, cell in enumerate(self.cells)]
         return clone
 
     def astype(self, dtype):
