@@ -308,3 +308,45 @@ def test_import_compiles_nothing():
             "nb.gru_cpu.forward_reset_after, nb.simple_rnn_cpu.forward)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0"
+
+
+# -- threads and the memory pool --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", ["sample_blocks", "blas"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_v1", "stacked"])
+def test_threaded_runs_equal_python(kind, threads, monkeypatch):
+    """Blocks of samples in threads (forced on for small shapes), or BLAS threads: the same numbers."""
+    from rnnlab.kernels import numba_backend
+
+    monkeypatch.setattr(numba_backend, "BLOCK_MIN_FLOPS", 0)
+    monkeypatch.setattr(numba_backend, "THREADS", 3)  # uneven blocks of the 5 samples
+    if threads == "blas":
+        monkeypatch.setattr(numba_backend, "BLAS_THREADS_MIN_BYTES", 0)
+    rng = np.random.default_rng(9)
+    cell = make_cell(kind, 4, "float64")
+    layers = both_backends(lambda backend: rl.RNN(cell, return_sequences=True, return_state=True, backend=backend))
+    run_and_compare(layers, rng.standard_normal((5, 7, 3)), "float64", mask=random_mask(rng, 5, 7))
+
+
+def test_reused_memory_never_overwrites_a_live_tape(monkeypatch):
+    """The pool hands an array out again only when nothing refers to it any more."""
+    from rnnlab.kernels import numba_backend
+
+    monkeypatch.setattr(numba_backend.Memory, "MIN_BYTES", 0)  # pool even these small arrays
+    rng = np.random.default_rng(10)
+    cell = make_cell("lstm", 4, "float64")
+    python, numba = both_backends(lambda backend: rl.RNN(cell, return_sequences=True, backend=backend))
+    x1, x2 = rng.standard_normal((2, 5, 3)), rng.standard_normal((2, 5, 3))
+    dy = rng.standard_normal((2, 5, 4))
+    y1, tape1 = rl.bptt.forward(numba, x1)
+    y1_copy, states1 = y1.copy(), [s.copy() for s in tape1.states]
+    for _ in range(3):  # same shapes: these calls would reuse tape1's arrays if the pool were careless
+        y2, tape2 = rl.bptt.forward(numba, x2)
+        rl.bptt.backward(tape2, dy)
+    np.testing.assert_array_equal(y1, y1_copy)
+    for got, want in zip(tape1.states, states1):
+        np.testing.assert_array_equal(got, want)
+    reference = rl.bptt.backward(rl.bptt.forward(python, x1)[1], dy)
+    assert_all_close(rl.bptt.backward(tape1, dy).weights, reference.weights, "float64", "weights")
+    assert_close(y2, python(x2), "float64", "second call")

@@ -30,7 +30,7 @@ from . import fastmath
 from .jit import SCALAR_OPTIONS
 
 __all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "activate", "activation_grad", "REPEAT", "ZERO", "RAW",
-           "copy_into", "carry_masked_states", "mask_outputs", "output_gradient", "step_state_gradient"]
+           "copy_rows", "carry_masked_states", "mask_outputs", "output_gradient", "step_state_gradient"]
 
 #: What a masked step outputs (see the module docstring).
 REPEAT, ZERO, RAW = 0, 1, 2
@@ -106,30 +106,31 @@ def activation_grad(code, x, y):
 # The helpers below run once per step.  They are inlined into each kernel (a call per
 # step is measurable when a step takes 0.2 us), and written as explicit loops: slice
 # assignments such as S[t + 1, b, :] = S[t, b, :] take seconds longer to compile.
+# Each works on the samples b0 <= b < b1: the kernels run blocks of samples in threads.
 
 
 @njit(inline="always")
-def copy_into(src, dst):
-    """dst[...] = src for two (B, U) arrays."""
-    for b in range(src.shape[0]):
+def copy_rows(src, dst, b0, b1):
+    """dst[b0:b1] = src[b0:b1] for two (B, U) arrays."""
+    for b in range(b0, b1):
         for j in range(src.shape[1]):
             dst[b, j] = src[b, j]
 
 
 @njit(inline="always")
-def carry_masked_states(t, mask, S):
+def carry_masked_states(t, mask, S, b0, b1):
     """States after step t of masked samples are the states before it: S[t+1, b] = S[t, b].
 
     mask: (T, B) bool; S: (T+1, B, U) with S[0] the initial state.
     """
-    for b in range(S.shape[1]):
+    for b in range(b0, b1):
         if not mask[t, b]:
             for j in range(S.shape[2]):
                 S[t + 1, b, j] = S[t, b, j]
 
 
 @njit(inline="always")
-def mask_outputs(t, mask, mode, outputs):
+def mask_outputs(t, mask, mode, outputs, b0, b1):
     """Masked samples' outputs at step t: the previous output (REPEAT), zeros (ZERO) or kept (RAW).
 
     outputs: (T, B, O), already holding the cell's raw outputs of step t.
@@ -137,7 +138,7 @@ def mask_outputs(t, mask, mode, outputs):
     if mode == RAW:
         return
     zero = outputs.dtype.type(0)
-    for b in range(outputs.shape[1]):
+    for b in range(b0, b1):
         if not mask[t, b]:
             repeat = mode == REPEAT and t > 0
             for j in range(outputs.shape[2]):
@@ -145,7 +146,7 @@ def mask_outputs(t, mask, mode, outputs):
 
 
 @njit(inline="always")
-def output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out):
+def output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1):
     """The gradient reaching the cell's output at step t, backwards through the masking.
 
     d_outputs: (T, B, O) gradients on the emitted outputs.  d_carry (B, O):
@@ -154,7 +155,7 @@ def output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out):
     masked samples, whose emitted output was not the cell's.
     """
     zero = d_carry.dtype.type(0)
-    for b in range(d_carry.shape[0]):
+    for b in range(b0, b1):
         keep = mask[t, b]
         for j in range(d_carry.shape[1]):
             d = d_outputs[t, b, j] + d_carry[b, j]
@@ -163,13 +164,13 @@ def output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out):
 
 
 @njit(inline="always")
-def step_state_gradient(t, mask, d_prev, d_state):
+def step_state_gradient(t, mask, d_prev, d_state, b0, b1):
     """d_state <- d_prev, the gradient on the state entering step t; masked samples add their own.
 
     A masked sample's state passed through step t unchanged, so its gradient
     passes straight through too (its cell gradient d_prev is zero).  Both (B, S).
     """
-    for b in range(d_state.shape[0]):
+    for b in range(b0, b1):
         keep = mask[t, b]
         for j in range(d_state.shape[1]):
             d_state[b, j] = d_prev[b, j] if keep else d_prev[b, j] + d_state[b, j]

@@ -30,6 +30,10 @@ s-k+1 (through every cell of a stack).
 """
 
 import contextlib
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -43,12 +47,27 @@ from .blas import blas_threads, gemm
 from .common import ACTIVATION_CODES, RAW, REPEAT, ZERO
 
 
-#: The time loops' BLAS calls use more than one thread only when one step's recurrent
-#: product (B, U) @ (U, G) has at least this many FLOPs.  Smaller products finish
-#: before a second thread pays for its wake-up and barrier, and on a busy 2-core
-#: machine a descheduled second thread stalls every step.  The GEMMs before and
-#: after the loops always use every BLAS thread.  (Measured with benchmarks/bench_cpu.py.)
-LOOP_THREADS_MIN_FLOPS = 8e6
+#: Threads, two ways; each call of the backend picks one, for all its work.
+#:
+#: * Blocks of samples: samples never interact, so the time loops split the
+#:   batch into blocks and each thread runs the whole loop for its block, with
+#:   no synchronization per step (the kernels release the GIL).  The GEMMs
+#:   before and after the loops are split into blocks of rows the same way, and
+#:   BLAS runs one thread.
+#: * BLAS threads: when a recurrent kernel R has at least BLAS_THREADS_MIN_BYTES,
+#:   one thread per block would stream all of R from memory at every step; BLAS
+#:   instead splits each product's columns between its threads, so each reads
+#:   half of R.  The loops then run as one block.
+#:
+#: Mixing the two within one call costs more than either: BLAS's idle worker
+#: threads spin for a while after each call, and on a 2-core machine that takes
+#: the core a block needs.
+THREADS = os.cpu_count() or 1
+BLAS_THREADS_MIN_BYTES = 1 << 20
+
+#: Work is split into blocks only when it has at least this many FLOPs: handing a
+#: block to a thread costs tens of microseconds.
+BLOCK_MIN_FLOPS = 2e6
 
 
 def unsupported(cell):
@@ -82,28 +101,96 @@ def _writable(array):
     return np.require(array, requirements=["C", "W"])
 
 
+_POOL = []
+_SAMPLE_BLOCKS = threading.local()  # .on: this thread's current call splits work into blocks
+
+
+def _in_blocks(run_block, n, flops):
+    """``[run_block(lo, hi), ...]`` over blocks of range(n), in threads when ``flops`` is large enough."""
+    on = getattr(_SAMPLE_BLOCKS, "on", False)
+    blocks = min(THREADS, n) if on and flops >= BLOCK_MIN_FLOPS else 1
+    edges = [k * n // blocks for k in range(blocks + 1)]
+    if blocks == 1:
+        return [run_block(0, n)]
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(THREADS, thread_name_prefix="rnnlab"))
+    return list(_POOL[0].map(run_block, edges[:-1], edges[1:]))  # list() re-raises a block's error
+
+
+def _over_samples(run_block, cell, batch, steps):
+    """Run a time loop of ``steps`` steps as ``run_block(b0, b1)`` over blocks of samples."""
+    _in_blocks(run_block, batch, steps * 2 * batch * cell.recurrent_kernel.size)
+
+
 @contextlib.contextmanager
-def _loop_threads(cell, batch):
-    """One BLAS thread inside this cell's time loop, unless its steps are big (see LOOP_THREADS_MIN_FLOPS)."""
-    if 2 * batch * cell.recurrent_kernel.size >= LOOP_THREADS_MIN_FLOPS:
-        yield
-        return
-    previous = blas_threads(1)
+def _threads_for(cells):
+    """Pick the way this call uses threads (see THREADS) from its cells' recurrent kernels."""
+    blas = any(cell.recurrent_kernel.nbytes >= BLAS_THREADS_MIN_BYTES for cell in cells)
+    previous = None if blas else blas_threads(1)
+    _SAMPLE_BLOCKS.on = not blas
     try:
         yield
     finally:
+        _SAMPLE_BLOCKS.on = False
         if previous is not None:
             blas_threads(previous)
 
 
+class Memory:
+    """Big arrays for the kernels, reused once nothing else refers to them.
+
+    A fresh array costs a page fault per 4 KiB page on first touch: the kernel
+    maps and zeroes each page, and the faults of parallel threads queue on one
+    lock.  For an LSTM with T=1000, B=16, H=64 that was half of a forward +
+    backward.  So arrays of at least MIN_BYTES are kept in a pool and handed
+    out again (same shape and dtype) when the pool holds the only reference:
+    no tape, gradient or view of it is alive any more.  The pool holds at most
+    MAX_BYTES; :meth:`clear` empties it.
+    """
+
+    MIN_BYTES = 1 << 18
+    MAX_BYTES = 1 << 30
+
+    def __init__(self):
+        self._arrays = []
+        self._lock = threading.Lock()
+
+    def empty(self, shape, dtype):
+        shape, dtype = tuple(shape), np.dtype(dtype)
+        if int(np.prod(shape)) * dtype.itemsize < self.MIN_BYTES:
+            return np.empty(shape, dtype)
+        with self._lock:
+            for array in self._arrays:
+                # 3 references: the pool's list, the loop variable and getrefcount's argument
+                if array.shape == shape and array.dtype == dtype and sys.getrefcount(array) == 3:
+                    return array
+            array = np.empty(shape, dtype)
+            if sum(a.nbytes for a in self._arrays) + array.nbytes > self.MAX_BYTES:
+                self._arrays = [a for a in self._arrays if sys.getrefcount(a) > 3]  # drop the free ones
+            if sum(a.nbytes for a in self._arrays) + array.nbytes <= self.MAX_BYTES:
+                self._arrays.append(array)
+            return array
+
+    def zeros(self, shape, dtype):
+        array = self.empty(shape, dtype)
+        array.fill(0)
+        return array
+
+    def clear(self):
+        with self._lock:
+            self._arrays = []
+
+
+MEMORY = Memory()
+
+
 def _zeros(like):
-    """np.zeros (calloc: fresh zero pages, no fill pass), unlike np.zeros_like (which fills)."""
-    return np.zeros(like.shape, like.dtype)
+    return MEMORY.zeros(like.shape, like.dtype)
 
 
 def _state_sequence(initial, T):
     """(T+1, B, U) with entry 0 the initial state; the kernels fill entries 1..T."""
-    S = np.empty((T + 1,) + initial.shape, initial.dtype)
+    S = MEMORY.empty((T + 1,) + initial.shape, initial.dtype)
     S[0] = initial
     return S
 
@@ -111,8 +198,9 @@ def _state_sequence(initial, T):
 def _project(x, kernel, bias):
     """x (T, B, F) @ kernel (F, G) + bias: the input projection of every step as one GEMM, (T, B, G)."""
     T, B, F = x.shape
-    A = np.empty((T * B, kernel.shape[1]), x.dtype)
-    gemm(False, False, 1.0, x.reshape(T * B, F), _writable(kernel), 0.0, A)
+    X, K = x.reshape(T * B, F), _writable(kernel)
+    A = MEMORY.empty((T * B, K.shape[1]), x.dtype)
+    _in_blocks(lambda lo, hi: gemm(False, False, 1.0, X[lo:hi], K, 0.0, A[lo:hi]), T * B, 2 * A.size * F)
     if bias is not None:
         A += bias
     return A.reshape(T, B, -1)
@@ -122,13 +210,20 @@ def _products(X, Y, per_step):
     """sum over steps t and samples b of outer(X[t, b], Y[t, b]): X^T Y, one GEMM.
 
     X: (T, B, F), Y: (T, B, G) -> (F, G); with ``per_step``, (T, F, G): one product per step.
+    In threads, each block of rows gives a partial product, and the parts are added.
     """
     if per_step:
         return np.matmul(X.transpose(0, 2, 1), Y)
-    T, B = X.shape[:2]
-    out = np.empty((X.shape[2], Y.shape[2]), X.dtype)
-    gemm(True, False, 1.0, X.reshape(T * B, -1), Y.reshape(T * B, -1), 0.0, out)
-    return out
+    T, B, F = X.shape
+    X2, Y2 = X.reshape(T * B, F), Y.reshape(T * B, -1)
+
+    def part(lo, hi):
+        out = np.empty((F, Y2.shape[1]), X.dtype)
+        gemm(True, False, 1.0, X2[lo:hi], Y2[lo:hi], 0.0, out)
+        return out
+
+    parts = _in_blocks(part, T * B, 2 * X2.size * Y2.shape[1])
+    return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
 
 
 def _column_sums(Y, per_step):
@@ -167,18 +262,19 @@ class LSTMPlan:
         T, B, _ = x.shape
         A = _project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, 4U)
         H, C = _state_sequence(states[0], T), _state_sequence(states[1], T)
-        outputs = np.empty_like(H[1:])
-        with _loop_threads(cell, B):
-            lstm_cpu.forward(A, _writable(cell.recurrent_kernel), H, C, outputs, mask, mode)
+        outputs = MEMORY.empty(H[1:].shape, H.dtype)
+        R = _writable(cell.recurrent_kernel)
+        _over_samples(lambda b0, b1: lstm_cpu.forward(A, R, H, C, outputs, mask, mode, b0, b1), cell, B, T)
         return CellRun(x, mask, outputs, [H, C], A)
 
     def new_d_pre(self, cell, run):
         return [_zeros(run.gates)]
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
-        lstm_cpu.backward(run.gates, run.states[1], _writable(cell.recurrent_kernel), d_outputs, run.mask,
-                          carry, first, last, d_states[0], d_states[1], d_pre[0], state_grads[0],
-                          state_grads[1], add_output)
+        R = _writable(cell.recurrent_kernel)
+        _over_samples(lambda b0, b1: lstm_cpu.backward(
+            run.gates, run.states[1], R, d_outputs, run.mask, carry, first, last, d_states[0], d_states[1],
+            d_pre[0], state_grads[0], state_grads[1], add_output, b0, b1), cell, run.x.shape[1], last - first + 1)
 
     def weight_grads(self, cell, run, d_pre, per_step=False):
         dA = d_pre[0]
@@ -202,14 +298,14 @@ class GRUPlan:
         b_in, b_rec = cell._biases()
         A = _project(x, cell.kernel, b_in if cell.use_bias else None)  # (T, B, 3U)
         H = _state_sequence(states[0], T)
-        outputs = np.empty_like(H[1:])
-        extra = np.empty_like(H[1:])  # mh_h (reset after) or r * h (reset before)
-        R = _writable(cell.recurrent_kernel)
-        with _loop_threads(cell, B):
-            if cell.reset_after:
-                gru_cpu.forward_reset_after(A, R, _writable(b_rec), H, extra, outputs, mask, mode)
-            else:
-                gru_cpu.forward_reset_before(A, R, H, extra, outputs, mask, mode)
+        outputs = MEMORY.empty(H[1:].shape, H.dtype)
+        extra = MEMORY.empty(H[1:].shape, H.dtype)  # mh_h (reset after) or r * h (reset before)
+        R, b_rec = _writable(cell.recurrent_kernel), _writable(b_rec)
+        if cell.reset_after:
+            block = lambda b0, b1: gru_cpu.forward_reset_after(A, R, b_rec, H, extra, outputs, mask, mode, b0, b1)
+        else:
+            block = lambda b0, b1: gru_cpu.forward_reset_before(A, R, H, extra, outputs, mask, mode, b0, b1)
+        _over_samples(block, cell, B, T)
         return CellRun(x, mask, outputs, [H], A, extra)
 
     def new_d_pre(self, cell, run):
@@ -217,14 +313,16 @@ class GRUPlan:
         return [_zeros(run.gates) for _ in range(2 if cell.reset_after else 1)]
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
-        R = _writable(cell.recurrent_kernel)
+        R, H = _writable(cell.recurrent_kernel), run.states[0]
         if cell.reset_after:
-            gru_cpu.backward_reset_after(run.gates, run.states[0], run.extra, R, d_outputs, run.mask, carry,
-                                         first, last, d_states[0], d_pre[0], d_pre[1], state_grads[0],
-                                         add_output)
+            block = lambda b0, b1: gru_cpu.backward_reset_after(
+                run.gates, H, run.extra, R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
+                d_pre[1], state_grads[0], add_output, b0, b1)
         else:
-            gru_cpu.backward_reset_before(run.gates, run.states[0], R, d_outputs, run.mask, carry, first, last,
-                                          d_states[0], d_pre[0], state_grads[0], add_output)
+            block = lambda b0, b1: gru_cpu.backward_reset_before(
+                run.gates, H, R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0], state_grads[0],
+                add_output, b0, b1)
+        _over_samples(block, cell, run.x.shape[1], last - first + 1)
 
     def weight_grads(self, cell, run, d_pre, per_step=False):
         dMX, h_prev = d_pre[0], run.states[0][:-1]
@@ -257,19 +355,19 @@ class SimpleRNNPlan:
         T, B, _ = x.shape
         A = _project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, U)
         H = _state_sequence(states[0], T)
-        outputs = np.empty_like(H[1:])
-        with _loop_threads(cell, B):
-            simple_rnn_cpu.forward(A, _writable(cell.recurrent_kernel), H, outputs, mask, mode,
-                                   ACTIVATION_CODES[cell.activation.name])
+        outputs = MEMORY.empty(H[1:].shape, H.dtype)
+        R, code = _writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.activation.name]
+        _over_samples(lambda b0, b1: simple_rnn_cpu.forward(A, R, H, outputs, mask, mode, code, b0, b1), cell, B, T)
         return CellRun(x, mask, outputs, [H], A)
 
     def new_d_pre(self, cell, run):
         return [_zeros(run.gates)]
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
-        simple_rnn_cpu.backward(run.gates, run.states[0], _writable(cell.recurrent_kernel), d_outputs, run.mask,
-                                carry, first, last, d_states[0], d_pre[0], state_grads[0], add_output,
-                                ACTIVATION_CODES[cell.activation.name])
+        R, code = _writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.activation.name]
+        _over_samples(lambda b0, b1: simple_rnn_cpu.backward(
+            run.gates, run.states[0], R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
+            state_grads[0], add_output, code, b0, b1), cell, run.x.shape[1], last - first + 1)
 
     weight_grads = LSTMPlan.weight_grads
 
@@ -304,13 +402,25 @@ class NumbaRecord:
 
 def scan(layer, sequence_run, record=False):
     """Run ``layer`` over a prepared run: ``(outputs (T, B, O), final_states[, record])``."""
+    with _threads_for(_cells(layer.cell)):
+        return _scan(layer, sequence_run, record)
+
+
+def backward(tape, d_outputs, d_final, truncate, per_step):
+    """BPTT through the kernels; the same :class:`~rnnlab.bptt.Gradients` as the python backend."""
+    with _threads_for(_cells(tape.cell)):
+        return _backward(tape, d_outputs, d_final, truncate, per_step)
+
+
+def _scan(layer, sequence_run, record):
     x = sequence_run.inputs  # (T, B, F), maybe a strided view
     T, B, _ = x.shape
     mask = np.ones((T, B), bool) if sequence_run.mask is None else np.array(sequence_run.mask, bool, order="C")
     top_mode = ZERO if layer.zero_output_for_mask else REPEAT
     cells = _cells(layer.cell)
     states = list(sequence_run.initial_states)
-    inputs, runs = np.ascontiguousarray(x), []
+    inputs, runs = MEMORY.empty(x.shape, x.dtype), []
+    inputs[...] = x
     for k, cell in enumerate(cells):
         count = len(nest.flatten(cell.state_size))
         cell_states, states = [_writable(s) for s in states[:count]], states[count:]
@@ -323,8 +433,7 @@ def scan(layer, sequence_run, record=False):
     return inputs, final_states
 
 
-def backward(tape, d_outputs, d_final, truncate, per_step):
-    """BPTT through the kernels; the same :class:`~rnnlab.bptt.Gradients` as the python backend."""
+def _backward(tape, d_outputs, d_final, truncate, per_step):
     cells, runs = _cells(tape.cell), tape.record.runs
     plans = [PLANS[type(cell)] for cell in cells]
     top = len(cells) - 1
@@ -341,7 +450,7 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
     state_grads = [[_zeros(S[1:]) for S in run.states] for run in runs]
     d_initial = [[np.zeros_like(S[0]) for S in run.states] for run in runs]
 
-    d_below = [np.zeros(run.outputs.shape, dtype) for run in runs[:-1]]  # output gradients of lower cells
+    d_below = [MEMORY.zeros(run.outputs.shape, dtype) for run in runs[:-1]]  # output gradients of lower cells
 
     def sweep(d_top, last, first, with_final, d_pre_out):
         """One backward walk over steps last..first through every cell, top down."""
@@ -350,9 +459,8 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
             run = runs[k]
             d_states = [np.array(d, dtype, order="C") if with_final else np.zeros_like(S[0])
                         for d, S in zip(d_final_cells[k], run.states)]
-            with _loop_threads(cells[k], d_out.shape[1]):
-                plans[k].sweep(cells[k], run, d_out, d_states, first, last, d_pre_out[k], state_grads[k],
-                               add_output and k == top, carry and k == top)
+            plans[k].sweep(cells[k], run, d_out, d_states, first, last, d_pre_out[k], state_grads[k],
+                           add_output and k == top, carry and k == top)
             if first == 0:
                 for total, d in zip(d_initial[k], d_states):
                     total += d
@@ -386,6 +494,7 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
 def _input_grads(cell, dMX):
     """dX = dMX K^T for (T', B, G) pre-activation gradients of the input projection: (T', B, F)."""
     T, B, G = dMX.shape
-    dX = np.empty((T * B, cell.kernel.shape[0]), dMX.dtype)
-    gemm(False, True, 1.0, dMX.reshape(T * B, G), _writable(cell.kernel), 0.0, dX)
+    D, K = dMX.reshape(T * B, G), _writable(cell.kernel)
+    dX = MEMORY.empty((T * B, K.shape[0]), dMX.dtype)
+    _in_blocks(lambda lo, hi: gemm(False, True, 1.0, D[lo:hi], K, 0.0, dX[lo:hi]), T * B, 2 * D.size * K.shape[0])
     return dX.reshape(T, B, -1)

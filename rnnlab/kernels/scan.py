@@ -77,8 +77,8 @@ def forward_loop(step):
         def loop(X, S, weights, params, outputs, caches, mask, output_mode):
             for t in range(X.shape[0]):
                 step(X[t], S[t], weights, params, S[t + 1], outputs[t], caches[t])
-                carry_masked_states(t, mask, S)
-                mask_outputs(t, mask, output_mode, outputs)
+                carry_masked_states(t, mask, S, 0, S.shape[1])
+                mask_outputs(t, mask, output_mode, outputs, 0, S.shape[1])
 
         LOOPS[key] = loop
     return LOOPS[key]
@@ -108,7 +108,7 @@ def backward_loop(step_backward):
             d_new = np.zeros_like(d_state)
             d_prev = np.zeros_like(d_state)
             for t in range(last, first - 1, -1):
-                output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
+                output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, 0, B)
                 for b in range(B):
                     keep = mask[t, b]
                     for j in range(width):
@@ -118,7 +118,7 @@ def backward_loop(step_backward):
                         state_grads[t, b, out_start + j] += d_cell_out[b, j]
                 step_backward(X[t], S[t], weights, params, caches[t], d_cell_out, d_new, d_X[t], d_prev,
                               d_weights)
-                step_state_gradient(t, mask, d_prev, d_state)
+                step_state_gradient(t, mask, d_prev, d_state, 0, B)
 
         LOOPS[key] = loop
     return LOOPS[key]

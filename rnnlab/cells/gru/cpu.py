@@ -13,6 +13,9 @@ Two variants, as in Keras:
 * ``reset_after=False``: ``hh = tanh(x_h + (r * h) R_h)``, so the step needs
   r before its second gemm: two gemms and two gate loops.
 
+Samples never interact, so each kernel runs the samples ``b0 <= b < b1``
+only: the host runs blocks of samples in threads (the kernels release the GIL).
+
 Layouts: T steps, B samples, U units.  Gate order z, r, h; ``A[t, b, k*U + j]``
 is block k of unit j.
 """
@@ -21,14 +24,14 @@ import numpy as np
 
 from ...kernels import common
 from ...kernels.blas import gemm
-from ...kernels.common import (carry_masked_states, copy_into, mask_outputs, output_gradient, sigmoid,
+from ...kernels.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient, sigmoid,
                                step_state_gradient, tanh)
 from ...kernels.jit import kernel
 
 
 @kernel(depends=[common])
-def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode):
-    """Run T steps of the reset-after GRU.
+def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode, b0, b1):
+    """Run T steps of the reset-after GRU for samples b0..b1-1.
 
     A: (T, B, 3U) holds x_t K + b_in on entry and the gates z, r, hh on exit.
     R: (U, 3U); b_rec: (3U,) recurrent bias.
@@ -42,8 +45,8 @@ def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode):
     mh = np.empty((B, 3 * U), A.dtype)  # h R of one step
     b_z, b_r, b_h = b_rec[:U], b_rec[U : 2 * U], b_rec[2 * U :]
     for t in range(T):
-        gemm(False, False, 1.0, H[t], R, 0.0, mh)  # mh = h_{t-1} R
-        for b in range(B):
+        gemm(False, False, 1.0, H[t, b0:b1], R, 0.0, mh[b0:b1])  # mh = h_{t-1} R
+        for b in range(b0, b1):
             # 1-D views (loops over views vectorize); the gates overwrite the pre-activations
             a_z, a_r, a_h = A[t, b, :U], A[t, b, U : 2 * U], A[t, b, 2 * U :]
             mh_z, mh_r, mh_h = mh[b, :U], mh[b, U : 2 * U], mh[b, 2 * U :]
@@ -56,15 +59,15 @@ def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode):
                 a_z[j], a_r[j], a_h[j] = z, r, hh
                 mhh_out[j] = mhh
                 h_new[j] = z * h_prev[j] + (one - z) * hh
-        copy_into(H[t + 1], outputs[t])
-        carry_masked_states(t, mask, H)
-        mask_outputs(t, mask, output_mode, outputs)
+        copy_rows(H[t + 1], outputs[t], b0, b1)
+        carry_masked_states(t, mask, H, b0, b1)
+        mask_outputs(t, mask, output_mode, outputs, b0, b1)
 
 
 @kernel(depends=[common])
 def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, last, d_h, dMX, dMH,
-                         state_grad_h, add_output):
-    """Walk steps ``last`` down to ``first`` of the reset-after GRU (``GRUCell.backward``).
+                         state_grad_h, add_output, b0, b1):
+    """Walk steps ``last`` down to ``first`` of the reset-after GRU for samples b0..b1-1 (``GRUCell.backward``).
 
     G: (T, B, 3U) gates z, r, hh.  H: (T+1, B, U).  MHh: (T, B, U).  R: (U, 3U).
     d_outputs: (T, B, U).  d_h: (B, U), the gradient on the state after step
@@ -73,14 +76,14 @@ def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, las
     pre-activations x K + b_in and h R + b_rec (they differ in the h block).
     state_grad_h: (T, B, U) accumulates dL/dh_t; see ``lstm/cpu.py`` for the rest.
     """
-    B, U = d_h.shape
+    U = d_h.shape[1]
     zero, one = d_h.dtype.type(0), d_h.dtype.type(1)
     d_carry = np.zeros_like(d_h)
     d_cell_out = np.zeros_like(d_h)
     d_h_prev = np.zeros_like(d_h)
     for t in range(last, first - 1, -1):
-        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
-        for b in range(B):
+        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
+        for b in range(b0, b1):
             keep = mask[t, b]
             z_, r_, hh_ = G[t, b, :U], G[t, b, U : 2 * U], G[t, b, 2 * U :]
             dmx_z, dmx_r, dmx_h = dMX[t, b, :U], dMX[t, b, U : 2 * U], dMX[t, b, 2 * U :]
@@ -99,54 +102,54 @@ def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, las
                 dmx_z[j], dmx_r[j], dmx_h[j] = d_pre_z, d_pre_r, d_pre_hh
                 dmh_z[j], dmh_r[j], dmh_h[j] = d_pre_z, d_pre_r, d_pre_hh * r
                 dh_prev[j] = g * z
-        gemm(False, True, 1.0, dMH[t], R, 1.0, d_h_prev)  # dh += dmh R^T
-        step_state_gradient(t, mask, d_h_prev, d_h)
+        gemm(False, True, 1.0, dMH[t, b0:b1], R, 1.0, d_h_prev[b0:b1])  # dh += dmh R^T
+        step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
 
 
 @kernel(depends=[common])
-def forward_reset_before(A, R, H, RH, outputs, mask, output_mode):
-    """Run T steps of the reset-before GRU (``reset_after=False``, no recurrent bias).
+def forward_reset_before(A, R, H, RH, outputs, mask, output_mode, b0, b1):
+    """Run T steps of the reset-before GRU (``reset_after=False``, no recurrent bias) for samples b0..b1-1.
 
     A: (T, B, 3U) holds x_t K + b on entry and the gates z, r, hh on exit.
     R: (U, 3U).  H: (T+1, B, U) as in :func:`forward_reset_after`.
     RH: (T, B, U) receives r * h_{t-1}, the input of the candidate's gemm.
     """
-    T, B = A.shape[0], A.shape[1]
+    T = A.shape[0]
     U = H.shape[2]
     one = A.dtype.type(1)
     R_zr, R_h = R[:, : 2 * U], R[:, 2 * U :]
     for t in range(T):
-        gemm(False, False, 1.0, H[t], R_zr, 1.0, A[t, :, : 2 * U])  # z and r see h directly
-        for b in range(B):
+        gemm(False, False, 1.0, H[t, b0:b1], R_zr, 1.0, A[t, b0:b1, : 2 * U])  # z and r see h directly
+        for b in range(b0, b1):
             a_z, a_r, h_prev, rh = A[t, b, :U], A[t, b, U : 2 * U], H[t, b], RH[t, b]
             for j in range(U):
                 z = sigmoid(a_z[j])
                 r = sigmoid(a_r[j])
                 a_z[j], a_r[j] = z, r
                 rh[j] = r * h_prev[j]
-        gemm(False, False, 1.0, RH[t], R_h, 1.0, A[t, :, 2 * U :])  # the candidate sees r * h
-        for b in range(B):
+        gemm(False, False, 1.0, RH[t, b0:b1], R_h, 1.0, A[t, b0:b1, 2 * U :])  # the candidate sees r * h
+        for b in range(b0, b1):
             z_, a_h, h_prev, h_new = A[t, b, :U], A[t, b, 2 * U :], H[t, b], H[t + 1, b]
             for j in range(U):
                 z = z_[j]
                 hh = tanh(a_h[j])
                 a_h[j] = hh
                 h_new[j] = z * h_prev[j] + (one - z) * hh
-        copy_into(H[t + 1], outputs[t])
-        carry_masked_states(t, mask, H)
-        mask_outputs(t, mask, output_mode, outputs)
+        copy_rows(H[t + 1], outputs[t], b0, b1)
+        carry_masked_states(t, mask, H, b0, b1)
+        mask_outputs(t, mask, output_mode, outputs, b0, b1)
 
 
 @kernel(depends=[common])
 def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d_h, dMX,
-                          state_grad_h, add_output):
-    """Walk steps ``last`` down to ``first`` of the reset-before GRU.
+                          state_grad_h, add_output, b0, b1):
+    """Walk steps ``last`` down to ``first`` of the reset-before GRU for samples b0..b1-1.
 
     As :func:`backward_reset_after`, with one pre-activation gradient dMX
     (T, B, 3U): the recurrent product of the h block is (r h) R_h, whose
     gradient the host forms from RH.
     """
-    B, U = d_h.shape
+    U = d_h.shape[1]
     zero, one = d_h.dtype.type(0), d_h.dtype.type(1)
     R_zr, R_h = R[:, : 2 * U], R[:, 2 * U :]
     d_carry = np.zeros_like(d_h)
@@ -154,8 +157,8 @@ def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d
     d_h_prev = np.zeros_like(d_h)
     d_rh = np.zeros_like(d_h)
     for t in range(last, first - 1, -1):
-        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
-        for b in range(B):
+        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
+        for b in range(b0, b1):
             keep = mask[t, b]
             z_, hh_ = G[t, b, :U], G[t, b, 2 * U :]
             dmx_z, dmx_h = dMX[t, b, :U], dMX[t, b, 2 * U :]
@@ -168,8 +171,8 @@ def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d
                 dmx_z[j] = g * (h_prev[j] - hh)  # d_z for now; d_pre_z below
                 dmx_h[j] = g * (one - z) * (one - hh * hh)
                 dh_prev[j] = g * z
-        gemm(False, True, 1.0, dMX[t, :, 2 * U :], R_h, 0.0, d_rh)  # d(r h) = d_pre_hh R_h^T
-        for b in range(B):
+        gemm(False, True, 1.0, dMX[t, b0:b1, 2 * U :], R_h, 0.0, d_rh[b0:b1])  # d(r h) = d_pre_hh R_h^T
+        for b in range(b0, b1):
             z_, r_ = G[t, b, :U], G[t, b, U : 2 * U]
             dmx_z, dmx_r = dMX[t, b, :U], dMX[t, b, U : 2 * U]
             h_prev, drh, dh_prev = H[t, b], d_rh[b], d_h_prev[b]
@@ -178,5 +181,5 @@ def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d
                 dh_prev[j] += drh[j] * r
                 dmx_z[j] = dmx_z[j] * (z * (one - z))
                 dmx_r[j] = drh[j] * h_prev[j] * (r * (one - r))
-        gemm(False, True, 1.0, dMX[t, :, : 2 * U], R_zr, 1.0, d_h_prev)  # dh += d_zr R_zr^T
-        step_state_gradient(t, mask, d_h_prev, d_h)
+        gemm(False, True, 1.0, dMX[t, b0:b1, : 2 * U], R_zr, 1.0, d_h_prev[b0:b1])  # dh += d_zr R_zr^T
+        step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)

@@ -1,14 +1,17 @@
 """LSTMCell on the CPU: the time loops of ``cell.py``'s equations as ``@njit`` kernels.
 
 The host side (:mod:`rnnlab.kernels.numba_backend`) does the big matrix
-products with NumPy: ``A = X K + b`` for every timestep at once before
-:func:`forward`, and ``dK = X^T dA``, ``dR = H^T dA``, ``db``, ``dX = dA K^T``
-after :func:`backward`.  What is left is sequential, and runs here:
+products: ``A = X K + b`` for every timestep at once before :func:`forward`,
+and ``dK = X^T dA``, ``dR = H^T dA``, ``db``, ``dX = dA K^T`` after
+:func:`backward`.  What is left is sequential, and runs here:
 
 * one BLAS gemm per step, ``a += h R``, written into memory allocated
   before the loop (nothing is allocated inside it);
 * one fused loop over the gates that vectorizes (rational tanh/sigmoid in
   float32, see :mod:`rnnlab.kernels.common`).
+
+Samples never interact, so each kernel runs the samples ``b0 <= b < b1``
+only: the host runs blocks of samples in threads (the kernels release the GIL).
 
 Layouts: T steps, B samples, U units.  Gate order i, f, g (= c~), o, as in
 Keras; ``A[t, b, k*U + j]`` is gate k of unit j.
@@ -18,14 +21,14 @@ import numpy as np
 
 from ...kernels import common
 from ...kernels.blas import gemm
-from ...kernels.common import (carry_masked_states, copy_into, mask_outputs, output_gradient, sigmoid,
+from ...kernels.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient, sigmoid,
                                step_state_gradient, tanh)
 from ...kernels.jit import kernel
 
 
 @kernel(depends=[common])
-def forward(A, R, H, C, outputs, mask, output_mode):
-    """Run T steps: the gates overwrite A, states and outputs fill H, C and outputs.
+def forward(A, R, H, C, outputs, mask, output_mode, b0, b1):
+    """Run T steps for samples b0..b1-1: the gates overwrite A; states and outputs fill H, C, outputs.
 
     A: (T, B, 4U) holds x_t K + b on entry and the gates i, f, g, o on exit.
     R: (U, 4U) recurrent kernel.
@@ -33,11 +36,11 @@ def forward(A, R, H, C, outputs, mask, output_mode):
     outputs: (T, B, U) receives the outputs (masked as ``output_mode`` says).
     mask: (T, B) bool, True where the step is real.
     """
-    T, B = A.shape[0], A.shape[1]
+    T = A.shape[0]
     U = H.shape[2]
     for t in range(T):
-        gemm(False, False, 1.0, H[t], R, 1.0, A[t])  # a += h_{t-1} R, in place
-        for b in range(B):
+        gemm(False, False, 1.0, H[t, b0:b1], R, 1.0, A[t, b0:b1])  # a += h_{t-1} R, in place
+        for b in range(b0, b1):
             # 1-D views of one sample's row: loops over views vectorize, index arithmetic
             # such as a[b, 2 * U + j] does not.  The gates overwrite the pre-activations.
             a_i, a_f, a_g, a_o = A[t, b, :U], A[t, b, U : 2 * U], A[t, b, 2 * U : 3 * U], A[t, b, 3 * U :]
@@ -51,16 +54,16 @@ def forward(A, R, H, C, outputs, mask, output_mode):
                 c = f * c_prev[j] + i * g
                 c_new[j] = c
                 h_new[j] = o * tanh(c)
-        copy_into(H[t + 1], outputs[t])
-        carry_masked_states(t, mask, H)
-        carry_masked_states(t, mask, C)
-        mask_outputs(t, mask, output_mode, outputs)
+        copy_rows(H[t + 1], outputs[t], b0, b1)
+        carry_masked_states(t, mask, H, b0, b1)
+        carry_masked_states(t, mask, C, b0, b1)
+        mask_outputs(t, mask, output_mode, outputs, b0, b1)
 
 
 @kernel(depends=[common])
 def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
-             state_grad_h, state_grad_c, add_output):
-    """Walk steps ``last`` down to ``first``, as ``LSTMCell.backward`` does one step.
+             state_grad_h, state_grad_c, add_output, b0, b1):
+    """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``LSTMCell.backward`` does one step.
 
     G: (T, B, 4U) the gates from :func:`forward`.  C: (T+1, B, U) cell states.
     R: (U, 4U).  d_outputs: (T, B, U) gradients on the emitted outputs.
@@ -71,14 +74,14 @@ def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
     state_grad_h, state_grad_c: (T, B, U) accumulate dL/dh_t and dL/dc_t;
     ``add_output`` adds the output's gradient to dL/dh_t (the output is h).
     """
-    B, U = d_h.shape
+    U = d_h.shape[1]
     zero, one = d_h.dtype.type(0), d_h.dtype.type(1)
     d_carry = np.zeros_like(d_h)  # (B, U) gradient on an output that later masked steps repeated
     d_cell_out = np.zeros_like(d_h)  # (B, U) gradient on the cell's own output
     d_h_prev = np.zeros_like(d_h)
     for t in range(last, first - 1, -1):
-        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
-        for b in range(B):
+        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
+        for b in range(b0, b1):
             keep = mask[t, b]
             i_, f_, g_, o_ = G[t, b, :U], G[t, b, U : 2 * U], G[t, b, 2 * U : 3 * U], G[t, b, 3 * U :]
             da_i, da_f, da_g, da_o = dA[t, b, :U], dA[t, b, U : 2 * U], dA[t, b, 2 * U : 3 * U], dA[t, b, 3 * U :]
@@ -97,5 +100,5 @@ def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
                 da_o[j] = dh * act_c * (o * (one - o))
                 # masked samples pass their state gradient straight through
                 dc_b[j] = dc * f + (zero if keep else dc_b[j])
-        gemm(False, True, 1.0, dA[t], R, 0.0, d_h_prev)  # dh = da R^T
-        step_state_gradient(t, mask, d_h_prev, d_h)
+        gemm(False, True, 1.0, dA[t, b0:b1], R, 0.0, d_h_prev[b0:b1])  # dh = da R^T
+        step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)

@@ -7,6 +7,9 @@ input gradients (one GEMM each) after :func:`backward`.  Each step here adds
 loop that vectorizes.  The activation arrives as an integer code
 (:data:`rnnlab.kernels.common.ACTIVATION_CODES`).
 
+Samples never interact, so each kernel runs the samples ``b0 <= b < b1``
+only: the host runs blocks of samples in threads (the kernels release the GIL).
+
 Layouts: T steps, B samples, U units.
 """
 
@@ -14,14 +17,14 @@ import numpy as np
 
 from ...kernels import common
 from ...kernels.blas import gemm
-from ...kernels.common import (activate, activation_grad, carry_masked_states, copy_into, mask_outputs,
+from ...kernels.common import (activate, activation_grad, carry_masked_states, copy_rows, mask_outputs,
                                output_gradient, step_state_gradient)
 from ...kernels.jit import kernel
 
 
 @kernel(depends=[common])
-def forward(A, R, H, outputs, mask, output_mode, activation):
-    """Run T steps of ``h' = act(x K + h R + b)``.
+def forward(A, R, H, outputs, mask, output_mode, activation, b0, b1):
+    """Run T steps of ``h' = act(x K + h R + b)`` for samples b0..b1-1.
 
     A: (T, B, U) holds x_t K + b on entry and the pre-activations on exit.
     R: (U, U).  H: (T+1, B, U); H[0] holds the initial state, H[t+1]
@@ -29,20 +32,20 @@ def forward(A, R, H, outputs, mask, output_mode, activation):
     """
     T, B, U = A.shape
     for t in range(T):
-        gemm(False, False, 1.0, H[t], R, 1.0, A[t])  # a += h_{t-1} R, in place
-        for b in range(B):
+        gemm(False, False, 1.0, H[t, b0:b1], R, 1.0, A[t, b0:b1])  # a += h_{t-1} R, in place
+        for b in range(b0, b1):
             a, h_new = A[t, b], H[t + 1, b]  # 1-D views: loops over views vectorize
             for j in range(U):
                 h_new[j] = activate(activation, a[j])
-        copy_into(H[t + 1], outputs[t])
-        carry_masked_states(t, mask, H)
-        mask_outputs(t, mask, output_mode, outputs)
+        copy_rows(H[t + 1], outputs[t], b0, b1)
+        carry_masked_states(t, mask, H, b0, b1)
+        mask_outputs(t, mask, output_mode, outputs, b0, b1)
 
 
 @kernel(depends=[common])
 def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state_grad_h, add_output,
-             activation):
-    """Walk steps ``last`` down to ``first``, as ``SimpleRNNCell.backward`` does one step.
+             activation, b0, b1):
+    """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``SimpleRNNCell.backward`` does one step.
 
     A: (T, B, U) pre-activations.  H: (T+1, B, U) states.  R: (U, U).
     d_outputs: (T, B, U).  d_h: (B, U), the gradient on the state after step
@@ -50,14 +53,14 @@ def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state
     dA: (T, B, U) receives the pre-activation gradients of steps first..last.
     state_grad_h: (T, B, U) accumulates dL/dh_t (with the output's gradient if ``add_output``).
     """
-    B, U = d_h.shape
+    U = d_h.shape[1]
     zero = d_h.dtype.type(0)
     d_carry = np.zeros_like(d_h)
     d_cell_out = np.zeros_like(d_h)
     d_h_prev = np.zeros_like(d_h)
     for t in range(last, first - 1, -1):
-        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out)
-        for b in range(B):
+        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
+        for b in range(b0, b1):
             keep = mask[t, b]
             a, h_new, da, dh_b, d_out, sg_h = A[t, b], H[t + 1, b], dA[t, b], d_h[b], d_cell_out[b], state_grad_h[t, b]
             for j in range(U):
@@ -65,5 +68,5 @@ def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state
                 # a masked sample's h_new is the carried state, but its gradient here is zero
                 g = d_out[j] + (dh_b[j] if keep else zero)
                 da[j] = g * activation_grad(activation, a[j], h_new[j])
-        gemm(False, True, 1.0, dA[t], R, 0.0, d_h_prev)  # dh = da R^T
-        step_state_gradient(t, mask, d_h_prev, d_h)
+        gemm(False, True, 1.0, dA[t, b0:b1], R, 0.0, d_h_prev[b0:b1])  # dh = da R^T
+        step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
