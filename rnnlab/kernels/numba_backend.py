@@ -63,11 +63,11 @@ from .common import ACTIVATION_CODES, RAW, REPEAT, ZERO
 #: threads spin for a while after each call, and on a 2-core machine that takes
 #: the core a block needs.
 THREADS = os.cpu_count() or 1
-BLAS_THREADS_MIN_BYTES = 1 << 20
+BLAS_THREADS_MIN_BYTES = 1 << 19
 
 #: Work is split into blocks only when it has at least this many FLOPs: handing a
 #: block to a thread costs tens of microseconds.
-BLOCK_MIN_FLOPS = 2e6
+BLOCK_MIN_FLOPS = 2e7
 
 
 def unsupported(cell):
