@@ -201,21 +201,39 @@ def _gemm_row_major_c(trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc):
 #: arithmetic.  An RNN step with a handful of units is such a product.
 SMALL_PRODUCT = 128
 
+#: A single row (M = 1, the step of a batch of one) runs as plain loops up to
+#: this many multiply-adds (16 LSTM units): there BLAS's gemv costs up to 0.1 us
+#: more per call.  Beyond it BLAS is faster.
+SMALL_ROW_PRODUCT = 1024
+
 
 @kernel
 def _small_gemm(trans_a, trans_b, alpha, A, B, beta, C):
-    """C = alpha op(A) op(B) + beta C as three plain loops, for tiny matrices."""
+    """C = alpha op(A) op(B) + beta C as plain loops, for small matrices.
+
+    The innermost loop runs along rows of B and C (or, with trans_b, along
+    rows of op(A) and B: dot products), so it reads memory in order and vectorizes.
+    """
     M, N = C.shape
     K = A.shape[0] if trans_a else A.shape[1]
-    zero = C.dtype.type(0)
+    zero, a_scale, c_scale = C.dtype.type(0), C.dtype.type(alpha), C.dtype.type(beta)
     for i in range(M):
+        c = C[i]
         for j in range(N):
-            total = zero
+            c[j] = zero if beta == 0 else c_scale * c[j]
+        if trans_b:  # C[i, j] += alpha * dot(op(A)[i, :], B[j, :])
+            for j in range(N):
+                b = B[j]
+                total = zero
+                for k in range(K):
+                    total += (A[k, i] if trans_a else A[i, k]) * b[k]
+                c[j] += a_scale * total
+        else:  # C[i, :] += alpha * op(A)[i, k] * B[k, :]
             for k in range(K):
-                a = A[k, i] if trans_a else A[i, k]
-                b = B[j, k] if trans_b else B[k, j]
-                total += a * b
-            C[i, j] = alpha * total + (zero if beta == 0 else beta * C[i, j])
+                a = a_scale * (A[k, i] if trans_a else A[i, k])
+                b = B[k]
+                for j in range(N):
+                    c[j] += a * b[j]
 
 
 @kernel
@@ -244,7 +262,7 @@ def gemm(trans_a, trans_b, alpha, A, B, beta, C):
                 C[i, j] = 0 if beta == 0 else beta * C[i, j]
         return
     c_t, ldc = _row_major(C)  # (also checks that C has a unit stride, as A and B are below)
-    if M * N * K <= SMALL_PRODUCT:
+    if M * N * K <= SMALL_PRODUCT or (M == 1 and N * K <= SMALL_ROW_PRODUCT):
         _row_major(A)
         _row_major(B)
         _small_gemm(trans_a, trans_b, alpha, A, B, beta, C)
