@@ -27,6 +27,9 @@ is two RNN layers, so it needs nothing here.
 Truncated BPTT (``truncate=k``) is, as in :mod:`rnnlab.bptt`, one short sweep
 per output step: for the output at step s, the kernels walk steps s down to
 s-k+1 (through every cell of a stack).
+
+Two measured details: threads (see :data:`THREADS`) and reused memory (see
+:class:`Memory`).
 """
 
 import contextlib
@@ -149,7 +152,7 @@ class Memory:
     """
 
     MIN_BYTES = 1 << 18
-    MAX_BYTES = 1 << 30
+    MAX_BYTES = 1 << 29
 
     def __init__(self):
         self._arrays = []
@@ -161,12 +164,11 @@ class Memory:
             return np.empty(shape, dtype)
         with self._lock:
             for array in self._arrays:
-                # 3 references: the pool's list, the loop variable and getrefcount's argument
-                if array.shape == shape and array.dtype == dtype and sys.getrefcount(array) == 3:
+                if array.shape == shape and array.dtype == dtype and _references(array) == _UNUSED:
                     return array
             array = np.empty(shape, dtype)
             if sum(a.nbytes for a in self._arrays) + array.nbytes > self.MAX_BYTES:
-                self._arrays = [a for a in self._arrays if sys.getrefcount(a) > 3]  # drop the free ones
+                self._arrays = [a for a in self._arrays if _references(a) != _UNUSED]  # drop the unused
             if sum(a.nbytes for a in self._arrays) + array.nbytes <= self.MAX_BYTES:
                 self._arrays.append(array)
             return array
@@ -181,6 +183,20 @@ class Memory:
             self._arrays = []
 
 
+def _references(array):
+    return sys.getrefcount(array)
+
+
+def _unused_count():
+    """What :func:`_references` says, inside a loop over a list, of an array only that list holds.
+
+    Measured rather than assumed: the count differs between Python versions.
+    """
+    for array in [np.empty(0)]:
+        return _references(array)
+
+
+_UNUSED = _unused_count()
 MEMORY = Memory()
 
 
