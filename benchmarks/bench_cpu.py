@@ -339,7 +339,8 @@ def main():
     torch = Torch()
     print(f"rnnlab CPU benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}")
     print(f"machine: {machine()}")
-    versions = f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, numba {numba.__version__}"
+    versions = (f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+                f"numba {numba.__version__}")
     if torch.available:
         versions += f", torch {torch.info['torch']} ({torch.info['threads']} threads)"
     else:
@@ -366,7 +367,8 @@ def main():
             for row in GRID:
                 r = bench_row(rl, torch, cell, row, repeat, args.quick)
                 if torch.available and r["torch_max_abs_diff"] > 1e-3:
-                    raise SystemExit(f"torch and rnnlab disagree on {cell} {row}: max |dy| {r['torch_max_abs_diff']:.2e}")
+                    raise SystemExit(f"torch and rnnlab disagree on {cell} {row}: "
+                                     f"max |y difference| {r['torch_max_abs_diff']:.2e}")
                 results.append(r)
                 print(f"  {cell} {row}: numba {fmt_time(r['numba'])} ms, torch {fmt_time(r['torch'])} ms", flush=True)
     finally:

@@ -28,9 +28,11 @@ def example(tmp_path_factory):
     return runpy.run_path(str(path))
 
 
+OPTIONS = [dict(), dict(go_backwards=True, return_state=True), dict(zero_output_for_mask=True, time_major=True)]
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("options", [dict(), dict(go_backwards=True, return_state=True),
-                                     dict(zero_output_for_mask=True, time_major=True)], ids=["plain", "backwards", "zero"])
+@pytest.mark.parametrize("options", OPTIONS, ids=["plain", "backwards", "zero"])
 def test_docs_example_cell_equals_python(example, options, dtype):
     rng = np.random.default_rng(0)
     cell = example["FastLeakyCell"](5, leak=0.3, seed=1, dtype=dtype)

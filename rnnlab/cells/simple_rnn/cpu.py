@@ -30,7 +30,7 @@ def forward(A, R, H, outputs, mask, output_mode, activation, b0, b1):
     R: (U, U).  H: (T+1, B, U); H[0] holds the initial state, H[t+1]
     receives the state after step t.  outputs: (T, B, U); mask: (T, B) bool.
     """
-    T, B, U = A.shape
+    T, _, U = A.shape
     for t in range(T):
         gemm(False, False, 1.0, H[t, b0:b1], R, 1.0, A[t, b0:b1])  # a += h_{t-1} R, in place
         for b in range(b0, b1):
@@ -62,7 +62,8 @@ def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state
         output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
         for b in range(b0, b1):
             keep = mask[t, b]
-            a, h_new, da, dh_b, d_out, sg_h = A[t, b], H[t + 1, b], dA[t, b], d_h[b], d_cell_out[b], state_grad_h[t, b]
+            a, h_new, da = A[t, b], H[t + 1, b], dA[t, b]
+            dh_b, d_out, sg_h = d_h[b], d_cell_out[b], state_grad_h[t, b]
             for j in range(U):
                 sg_h[j] += (dh_b[j] + d_out[j]) if add_output else dh_b[j]
                 # a masked sample's h_new is the carried state, but its gradient here is zero
