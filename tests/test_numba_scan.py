@@ -4,9 +4,11 @@ The worked example of docs/kernels.md runs as written (from a file, so that
 its ``cache=True`` step functions have a source file to cache against).
 """
 
+import importlib.util
 import pathlib
 import re
-import runpy
+import sys
+import tempfile
 
 import numba
 import numpy as np
@@ -20,12 +22,21 @@ DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "kernels.md"
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory):
-    """The namespace of docs/kernels.md's example, run from a file."""
+def example():
+    """The namespace of docs/kernels.md's example, run from a file.
+
+    The file keeps its path and modification time between runs while the
+    example is unchanged, so its step functions load from numba's cache.
+    """
     (block,) = [b for b in re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S) if "import rnnlab" in b]
-    path = tmp_path_factory.mktemp("kernels_doc") / "leaky_example.py"
-    path.write_text(block)
-    return runpy.run_path(str(path))
+    path = pathlib.Path(tempfile.gettempdir()) / "rnnlab-kernels-doc" / "leaky_example.py"
+    if not path.exists() or path.read_text() != block:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(block)
+    spec = importlib.util.spec_from_file_location("rnnlab_kernels_doc_example", path)
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # numba's cache imports it by name
+    spec.loader.exec_module(module)
+    return vars(module)
 
 
 OPTIONS = [dict(), dict(go_backwards=True, return_state=True), dict(zero_output_for_mask=True, time_major=True)]
@@ -89,7 +100,7 @@ class SumTanhCell(rl.AbstractRNNCell):
         return d_c @ self.kernel.T, [d_c, da @ self.recurrent_kernel.T], d_weights
 
 
-@numba.njit
+@numba.njit(cache=True)
 def sum_tanh_step(x, state, weights, params, new_state, output, cache):
     K, R = weights
     U = R.shape[0]
@@ -104,7 +115,7 @@ def sum_tanh_step(x, state, weights, params, new_state, output, cache):
                 cache[b, j] = h
 
 
-@numba.njit
+@numba.njit(cache=True)
 def sum_tanh_backward(x, state, weights, params, cache, d_output, d_new_state, d_x, d_state, d_weights):
     K, R = weights
     dK, dR = d_weights
