@@ -112,7 +112,9 @@ class Gradients:
         initial_state: flat list aligned with the initial states.
         state_grads: flat list of (T, B, size): dL/ds_t for the state after each
             step t (processing order), all paths included; for the built-in cells
-            leaf 0 is dL/dh_t and, for LSTM, leaf 1 is dL/dc_t.
+            leaf 0 is dL/dh_t and, for LSTM, leaf 1 is dL/dc_t.  For
+            ``StackedRNNCells`` the lower cells' leaves count the path through
+            their own next step only, not the path up through the cell above.
         weights_per_step: with ``per_step=True``, a list aligned with ``weights`` of
             (T, *shape) arrays: each step's contribution.  They sum to ``weights``.
     """
