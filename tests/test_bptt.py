@@ -60,6 +60,16 @@ def test_bptt_matches_finite_differences(kind, option, rng):
     assert_gradients_match(layer, x, mask, states, rng)
 
 
+@pytest.mark.parametrize("batch,time", [(1, 1), (1, 4), (3, 1)])
+@pytest.mark.parametrize("kind", CELL_KINDS)
+def test_bptt_with_one_step_or_one_sample(kind, batch, time, rng):
+    cell = make_cell(kind, 2, "float64")
+    layer = rl.RNN(cell, return_sequences=True, return_state=True, backend="python")
+    x = rng.normal(size=(batch, time, 3))
+    states = [rng.normal(size=(batch, s)) for s in rl.nest.flatten(cell.state_size)]
+    assert_gradients_match(layer, x, None, states, rng)
+
+
 @pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
 @pytest.mark.parametrize("return_sequences,return_state", [(True, False), (False, True), (True, True)])
 def test_bidirectional_bptt_matches_finite_differences(merge_mode, return_sequences, return_state, rng):
