@@ -46,10 +46,6 @@ class Activation:
             )
         return self._grad(x, y)
 
-    @property
-    def has_grad(self):
-        return self._grad is not None
-
     def __repr__(self):
         return f"Activation({self.name!r})"
 

@@ -68,15 +68,6 @@ def state_list(state_size):
     return list(state_size) if is_nested(state_size) else [state_size]
 
 
-def same_structure(a, b):
-    """True when ``a`` and ``b`` nest the same way (leaf values are not compared)."""
-    if is_nested(a) != is_nested(b):
-        return False
-    if not is_nested(a):
-        return True
-    return len(a) == len(b) and all(same_structure(x, y) for x, y in zip(a, b))
-
-
 def describe_shapes(structure):
     """A readable summary of array shapes in a structure, for error messages."""
     if is_nested(structure):
@@ -84,6 +75,3 @@ def describe_shapes(structure):
     shape = getattr(structure, "shape", None)
     return str(tuple(shape)) if shape is not None else type(structure).__name__
 
-
-def zeros_like_structure(structure):
-    return map_structure(np.zeros_like, structure)
