@@ -1,9 +1,9 @@
 """``rnnlab tour``: a guided run in the terminal (what ``make demo`` runs).
 
 It builds the cells and runs them on a task, trains an LSTM and a SimpleRNN
-briefly with progress bars, compares their gradient flow, writes figures and
-times the numba backend against the python one.  ``--quick`` shortens every
-part (about 15 s instead of 1-2 minutes).
+briefly with progress bars (and, in the full tour, SimpleRNN, GRU and LSTM on
+the copy task), compares their gradient flow, writes figures and times the
+numba backend against the python one.  ``--quick`` shortens every part.
 """
 
 import pathlib
@@ -48,6 +48,14 @@ def run(quick=False, out="figures"):
         histories[name] = history
         print(f"  final loss {final:.4f} = {final / data.baseline:.0%} of the baseline")
 
+    copy_result = None
+    if not quick:
+        heading("2b. The copy task: which cell remembers 10 symbols for 10 steps?")
+        copy_result = rl.experiments.compare_on_copy_task(delay=10, steps=3000, units=32, seed=0)
+        print(f"memoryless baseline {copy_result.baseline:.3f} nats per step; final losses:")
+        for name, loss in copy_result.final_losses().items():
+            print(f"  {name:9s} {loss:.3f} = {loss / copy_result.baseline:.0%} of the baseline")
+
     heading("3. Gradient flow: how far back does the gradient reach?")
     x = np.random.default_rng(0).normal(size=(8, 100, 4))
     print("||dL/dh_t|| for a loss on the last output of 100 steps (32 units, untrained):")
@@ -68,6 +76,10 @@ def run(quick=False, out="figures"):
     gallery.save(rl.experiments.learning_curves(histories, baseline=data.baseline,
                                                 title="Adding problem: training loss"), path)
     written.append(path)
+    if copy_result is not None:
+        path = out / "tour_copy_task.png"
+        gallery.save(copy_result.figure, path)
+        written.append(path)
     for path in written:
         print(f"  wrote {path}")
 
