@@ -477,6 +477,8 @@ def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=Non
         layer = cell_or_layer
     else:
         raise TypeError(f"check_gradients takes a cell or an RNN/Bidirectional layer, got {type(cell_or_layer).__name__}")
+    if (layer.forward_layer if isinstance(layer, Bidirectional) else layer).stateful:
+        raise ValueError("check_gradients needs a layer that is not stateful")
     layer = _float64_copy(layer)
     if x is None:
         features = layer.input_size or features
@@ -507,7 +509,7 @@ def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=Non
             result[index] = (plus - minus) / (2 * eps)
         return result
 
-    run = lambda: _call(layer, x, initial_state, mask)
+    run = lambda: layer(x, initial_state=initial_state, mask=mask)
     errors = {}
     for name, w, g in zip(_weight_names(layer), layer.weights, grads.weights):
         errors[name] = _relative_error(g, numeric(w, run))
@@ -516,12 +518,6 @@ def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=Non
         for i, state in enumerate(initial_state):
             errors[f"initial_state[{i}]"] = _relative_error(grads.initial_state[i], numeric(state, run))
     return GradientReport(errors, eps)
-
-
-def _call(layer, x, initial_state, mask):
-    if getattr(layer, "stateful", False):
-        raise ValueError("check_gradients needs a layer that is not stateful")
-    return layer(x, initial_state=initial_state, mask=mask)
 
 
 def _leaves(y):

@@ -275,7 +275,7 @@ class Bidirectional:
                 f"Bidirectional expects {count + len(self.backward_layer.weights)} weight arrays "
                 f"(forward then backward), got {len(weights) if isinstance(weights, (list, tuple)) else weights!r}"
             )
-        # Check both halves before assigning either, so a failure changes nothing.
+        # If the backward half is refused, put the forward half back, so a failure changes nothing.
         forward_old = self.forward_layer.get_weights()
         self.forward_layer.set_weights(list(weights[:count]))
         try:

@@ -304,6 +304,13 @@ def test_check_gradients_catches_a_wrong_backward():
     assert not report.ok() and report.errors["kernel"] > 1e-3 and report.errors["recurrent_kernel"] < 1e-6
 
 
+@pytest.mark.parametrize("wrap", [lambda layer: layer, rl.Bidirectional])
+def test_check_gradients_refuses_stateful_layers_before_running(wrap):
+    layer = wrap(rl.RNN(rl.GRUCell(2, seed=0), stateful=True))
+    with pytest.raises(ValueError, match="not stateful"):
+        rl.bptt.check_gradients(layer)
+
+
 def test_check_gradients_leaves_the_original_untouched():
     cell = rl.LSTMCell(2, seed=0)
     cell.build((None, 3))
