@@ -44,8 +44,8 @@ def median_time(fn, *args, repeat=15, number=1):
 
 def import_times():
     print("== import time (python -X importtime, cumulative, median of 5 fresh processes) ==")
-    for module in ["rnnlab", "rnnlab.kernels", "rnnlab.kernels.jit", "rnnlab.kernels.fastmath",
-                   "rnnlab.kernels.blas"]:
+    for module in ["rnnlab", "rnnlab.kernels", "rnnlab.backends.numba.jit", "rnnlab.backends.numba.fastmath",
+                   "rnnlab.backends.numba.blas"]:
         samples = []
         for _ in range(5 if not QUICK else 2):
             err = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"],
@@ -68,26 +68,26 @@ def vector_report(asm):
 
 
 def activations():
-    from rnnlab.kernels.fastmath import sigmoid, tanh
-    from rnnlab.kernels.jit import kernel
+    from rnnlab.backends.numba.fastmath import sigmoid, tanh
+    from rnnlab.backends.numba.jit import jit
 
     # Uncached copies so that the assembly can be inspected (cached code cannot be).
-    @kernel(cache=False)
+    @jit(cache=False)
     def tanh_loop(x, out):
         for i in range(x.size):
             out[i] = tanh(x[i])
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def sigmoid_loop(x, out):
         for i in range(x.size):
             out[i] = sigmoid(x[i])
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def math_tanh_loop(x, out):
         for i in range(x.size):
             out[i] = math.tanh(x[i])
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def math_sigmoid_loop(x, out):
         for i in range(x.size):
             out[i] = 1.0 / (1.0 + math.exp(-x[i]))
@@ -128,7 +128,7 @@ def fastmath_flags():
     """LSTM-like fused gate loop + a batch reduction, compiled with different flag sets."""
     import numba
 
-    from rnnlab.kernels.fastmath import sigmoid, tanh
+    from rnnlab.backends.numba.fastmath import sigmoid, tanh
 
     def gates(z, c, h, db):  # z: (B, 4H); c, h: (B, H); db: (4H,)
         B, H = c.shape
@@ -158,7 +158,7 @@ def fastmath_flags():
         "FASTMATH": None,
         "+nsz,afn": {"contract", "reassoc", "arcp", "nsz", "afn"},
     }
-    from rnnlab.kernels.jit import FASTMATH
+    from rnnlab.backends.numba.jit import FASTMATH
 
     print(f"\n== fast-math flags (FASTMATH = {sorted(FASTMATH)}); LSTM gate loop B=64 H=256 float32,"
           " dot product n=65536 ==")
@@ -186,30 +186,30 @@ def fastmath_flags():
 def gemms():
     from numba.core.runtime import _nrt_python, rtsys
 
-    from rnnlab.kernels.blas import gemm
-    from rnnlab.kernels.jit import kernel
+    from rnnlab.backends.numba.blas import gemm
+    from rnnlab.backends.numba.jit import jit
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def loop_gemm(h, R, z, reps):  # z += h @ R, in place
         for _ in range(reps):
             gemm(False, False, 1.0, h, R, 1.0, z)
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def loop_matmul_add(h, R, z, reps):  # z += h @ R with the allocating @
         for _ in range(reps):
             z += h @ R
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def loop_dot_assign(h, R, z, reps):  # z[:] = np.dot(h, R): allocation + copy, no add
         for _ in range(reps):
             z[:] = np.dot(h, R)
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def loop_gemm_tn(x, dz, dW, reps):  # dW += x.T @ dz
         for _ in range(reps):
             gemm(True, False, 1.0, x, dz, 1.0, dW)
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def loop_matmul_tn(x, dz, dW, reps):
         for _ in range(reps):
             dW += x.T @ dz
@@ -234,7 +234,7 @@ def gemms():
         peak[dtype] = 2 * n**3 / t / 1e9
     print(f"\n== gemm: numpy peak (2048^3 np.dot) float32 {peak[np.float32]:.0f} GFLOP/s,"
           f" float64 {peak[np.float64]:.0f} GFLOP/s ==")
-    from rnnlab.kernels.blas import blas_threads
+    from rnnlab.backends.numba.blas import blas_threads
 
     default_threads = blas_threads()
     rng = np.random.default_rng(1)

@@ -38,101 +38,7 @@ import numpy as np
 
 from . import backends, nest, validation
 from .layers import RNN, Bidirectional
-
-
-class Tape:
-    """Everything ``backward`` needs from one ``forward``, and what a learner wants to see.
-
-    Attributes:
-        layer: the ``RNN`` layer that ran.
-        inputs: (T, B, F) inputs in processing order.
-        mask: (T, B) bool in processing order, or None.
-        outputs: (T, B, O) outputs in processing order.
-        initial_states: flat list of (B, size).
-        record: the backend's per-step record (caches and states).
-    """
-
-    def __init__(self, layer, sequence_run, outputs, final_states, record, backend):
-        self.layer = layer
-        self.inputs = sequence_run.inputs
-        self.mask = sequence_run.mask
-        self.initial_states = sequence_run.initial_states
-        self.outputs = outputs
-        self.final_states = final_states
-        self.record = record
-        self.backend = backend
-
-    @property
-    def cell(self):
-        return self.layer.cell
-
-    @property
-    def time_steps(self):
-        return self.inputs.shape[0]
-
-    @property
-    def states(self):
-        """The states after every step: a flat list of (T, B, size) arrays (LSTM: [h, c])."""
-        return self.record.stacked_states()
-
-    @property
-    def gates(self):
-        """Gate activations over time: ``{name: (T, B, U)}``, e.g. i, f, g (= c~), o for LSTM.
-
-        For ``StackedRNNCells`` a list with one such dict per cell.
-        """
-        return self.record.gates(self.cell)
-
-    def __repr__(self):
-        T, B, F = self.inputs.shape
-        return f"Tape({type(self.cell).__name__}, T={T}, B={B}, F={F}, backend={self.backend!r})"
-
-
-
-class BidirectionalTape:
-    """The two tapes of a ``Bidirectional`` layer, plus its merged outputs."""
-
-    def __init__(self, layer, forward_tape, backward_tape, forward_result, backward_result):
-        self.layer = layer
-        self.forward = forward_tape
-        self.backward = backward_tape
-        self.forward_result = forward_result
-        self.backward_result = backward_result
-
-    def __repr__(self):
-        return f"BidirectionalTape({self.forward!r}, {self.backward!r})"
-
-
-class Gradients:
-    """The result of :func:`backward`.
-
-    Attributes:
-        weights: list aligned with ``layer.get_weights()``.
-        inputs: dL/dx, shaped like the layer's input x.
-        initial_state: flat list aligned with the initial states.
-        state_grads: flat list of (T, B, size): dL/ds_t for the state after each
-            step t (processing order), all paths included; for the built-in cells
-            leaf 0 is dL/dh_t and, for LSTM, leaf 1 is dL/dc_t.  For
-            ``StackedRNNCells`` the lower cells' leaves count the path through
-            their own next step only, not the path up through the cell above.
-        weights_per_step: with ``per_step=True``, a list aligned with ``weights`` of
-            (T, *shape) arrays: each step's contribution.  They sum to ``weights``.
-    """
-
-    def __init__(self, weights, inputs, initial_state, state_grads=None, weights_per_step=None):
-        self.weights = weights
-        self.inputs = inputs
-        self.initial_state = initial_state
-        self.state_grads = state_grads
-        self.weights_per_step = weights_per_step
-
-    def global_norm(self):
-        """sqrt of the sum of squares of every weight gradient."""
-        return float(np.sqrt(sum(float(np.sum(g * g)) for g in self.weights)))
-
-    def __repr__(self):
-        shapes = [g.shape for g in self.weights]
-        return f"Gradients(weights={shapes}, inputs={self.inputs.shape}, norm={self.global_norm():.3g})"
+from .types import BidirectionalTape, Gradients, Tape
 
 
 # -- forward ---------------------------------------------------------------------
@@ -192,10 +98,7 @@ def backward(tape, dy, truncate=None, per_step=False):
     if not isinstance(tape, Tape):
         raise TypeError(f"backward needs the tape returned by bptt.forward, got {type(tape).__name__}")
     d_outputs, d_final = _output_gradients(tape, dy)
-    if tape.backend == "python":
-        grads = _python_backward(tape, d_outputs, d_final, truncate, per_step)
-    else:
-        grads = backends.kernel_for(tape.backend, tape.cell).backward(tape, d_outputs, d_final, truncate, per_step)
+    grads = backends.backward(tape, d_outputs, d_final, truncate, per_step)
     grads.inputs = _inputs_in_layer_layout(tape.layer, grads.inputs)
     return grads
 
@@ -241,126 +144,15 @@ def _inputs_in_layer_layout(layer, d_inputs):
     return np.ascontiguousarray(d_inputs if layer.time_major else d_inputs.transpose(1, 0, 2))
 
 
-def _python_backward(tape, d_outputs, d_final, truncate, per_step):
-    """Full BPTT is one sweep; truncated BPTT sums one short sweep per output step."""
-    T = tape.time_steps
-    if truncate is None or truncate >= T:
-        return _sweep(tape, d_outputs, d_final, last=T - 1, first=0, per_step=per_step)
-    total = None
-    for origin in range(T):
-        only_origin = np.zeros_like(d_outputs)
-        only_origin[origin] = d_outputs[origin]
-        final = d_final if origin == T - 1 else [np.zeros_like(d) for d in d_final]
-        first = max(0, origin - truncate + 1)
-        part = _sweep(tape, only_origin, final, last=origin, first=first, per_step=per_step)
-        if first > 0:  # the sweep stopped at a constant intermediate state, not at the initial state
-            part.initial_state = [np.zeros_like(d) for d in part.initial_state]
-        total = part if total is None else _add_gradients(total, part)
-    return total
-
-
-def _sweep(tape, d_outputs, d_final, last, first, per_step):
-    """Walk steps ``last`` down to ``first``; the state before ``first`` gets the carried gradient.
-
-    d_outputs: (T, B, O) gradient on each emitted output; d_final: flat list of
-    gradients on the states after step ``last``.
-    """
-    cell, caches, mask = tape.cell, tape.record.caches, tape.mask
-    carries_output = not tape.layer.zero_output_for_mask
-    T = tape.time_steps
-    d_states = [d.copy() for d in d_final]
-    d_carry = np.zeros_like(d_outputs[0])  # gradient on an output that later masked steps repeated
-    d_inputs = np.zeros(tape.inputs.shape, d_outputs.dtype)
-    state_grads = [np.zeros((T,) + s.shape, d_outputs.dtype) for s in tape.initial_states]
-    weight_grads = [np.zeros_like(w) for w in cell.weights]
-    steps = [None] * T if per_step else None
-    for t in range(last, first - 1, -1):
-        d_out = d_outputs[t] + d_carry
-        if mask is None:
-            d_cell_out, d_new = d_out, d_states
-        else:
-            keep = mask[t][:, None]  # (B, 1)
-            d_cell_out = np.where(keep, d_out, 0)
-            d_carry = np.where(keep, 0, d_out) if carries_output else np.zeros_like(d_out)
-            d_new = [np.where(keep, d, 0) for d in d_states]
-        _record_state_grads(state_grads, t, d_states, d_cell_out, cell.output_state_index)
-        d_inputs[t], d_prev, d_weights = cell.backward(caches[t], d_cell_out, cell.pack_states(d_new))
-        d_prev = nest.flatten(d_prev)
-        if mask is not None:  # masked samples pass their state gradient straight through
-            d_prev = [p + np.where(keep, 0, d) for p, d in zip(d_prev, d_states)]
-        d_states = d_prev
-        for total, part in zip(weight_grads, d_weights):
-            total += part
-        if per_step:
-            steps[t] = d_weights
-    weights_per_step = None
-    if per_step:
-        zeros = [np.zeros_like(w) for w in cell.weights]
-        weights_per_step = [np.stack([(steps[t] or zeros)[k] for t in range(T)]) for k in range(len(zeros))]
-    return Gradients(weight_grads, d_inputs, d_states, state_grads, weights_per_step)
-
-
-def _record_state_grads(state_grads, t, d_states, d_cell_out, output_index):
-    """dL/ds_t: the gradient from later steps, plus the output's when the output is a state."""
-    for k, d in enumerate(d_states):
-        state_grads[k][t] += d
-    if output_index is not None:
-        state_grads[output_index][t] += d_cell_out
-
-
-def _add_gradients(a, b):
-    add = lambda xs, ys: [x + y for x, y in zip(xs, ys)]
-    per_step = None if a.weights_per_step is None else add(a.weights_per_step, b.weights_per_step)
-    return Gradients(add(a.weights, b.weights), a.inputs + b.inputs, add(a.initial_state, b.initial_state),
-                     add(a.state_grads, b.state_grads), per_step)
-
-
 def _backward_bidirectional(tape, dy, truncate, per_step):
     layer = tape.layer
-    dy_forward, dy_backward = _split_merged_gradient(tape, dy)
+    dy_forward, dy_backward = layer.merge_backward(tape.forward_result, tape.backward_result, dy)
     forward = backward(tape.forward, dy_forward, truncate, per_step)
     backward_ = backward(tape.backward, dy_backward, truncate, per_step)
     per = None if not per_step else forward.weights_per_step + backward_.weights_per_step
     return Gradients(forward.weights + backward_.weights, forward.inputs + backward_.inputs,
                      forward.initial_state + backward_.initial_state,
                      [forward.state_grads, backward_.state_grads], per)
-
-
-def _split_merged_gradient(tape, dy):
-    """Undo the merge: dL/d(merged y) -> (dL/d y_forward, dL/d y_backward), each shaped like its layer's result."""
-    layer = tape.layer
-    n_forward = len(tape.forward.final_states)
-    parts = list(dy) if isinstance(dy, (list, tuple)) else [dy]
-    n_merged = 2 if layer.merge_mode is None else 1
-    expected = n_merged + (n_forward + len(tape.backward.final_states) if layer.return_state else 0)
-    if len(parts) != expected:
-        raise ValueError(f"dy must have the structure of the Bidirectional output: {expected} arrays, got {len(parts)}")
-    merged, state_parts = parts[:n_merged], parts[n_merged:]
-    y_forward = tape.forward_result[0] if layer.return_state else tape.forward_result
-    y_backward = tape.backward_result[0] if layer.return_state else tape.backward_result
-    if layer.return_sequences:
-        y_backward = np.flip(y_backward, axis=0 if layer.time_major else 1)
-    dtype = y_forward.dtype
-    if layer.merge_mode is None:
-        d_forward, d_backward = merged
-    else:
-        d = _gradient_array(merged[0], "dy", np.shape(merged[0]), dtype)
-        if layer.merge_mode == "concat":
-            width = y_forward.shape[-1]
-            if d.shape[-1] != width + y_backward.shape[-1]:
-                raise ValueError(f"expected dy with {width + y_backward.shape[-1]} features (concat), got {d.shape}")
-            d_forward, d_backward = d[..., :width], d[..., width:]
-        elif layer.merge_mode == "sum":
-            d_forward, d_backward = d, d
-        elif layer.merge_mode == "mul":
-            d_forward, d_backward = d * y_backward, d * y_forward
-        else:  # ave
-            d_forward, d_backward = d / 2, d / 2
-    if layer.return_sequences:
-        d_backward = np.flip(np.asarray(d_backward), axis=0 if layer.time_major else 1)
-    if layer.return_state:
-        return [d_forward, *state_parts[:n_forward]], [d_backward, *state_parts[n_forward:]]
-    return d_forward, d_backward
 
 
 # -- truncated streaming: Williams & Peng BPTT(k1, k2) ------------------------------
@@ -562,11 +354,4 @@ def _weight_names(layer):
     if isinstance(layer, Bidirectional):
         return ([f"forward.{n}" for n in _weight_names(layer.forward_layer)]
                 + [f"backward.{n}" for n in _weight_names(layer.backward_layer)])
-    return _cell_weight_names(layer.cell)
-
-
-def _cell_weight_names(cell, prefix=""):
-    cells = getattr(cell, "cells", None)
-    if cells is not None:
-        return [n for k, inner in enumerate(cells) for n in _cell_weight_names(inner, f"{prefix}cells[{k}].")]
-    return [prefix + name for name in cell._weight_names]
+    return layer.cell.weight_names

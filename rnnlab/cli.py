@@ -20,11 +20,11 @@ def figures(args):
 def info(args):
     """What decides the CPU kernels' speed and start-up: numba, its threads, SVML, BLAS, the cache."""
     from rnnlab.cells.lstm import cpu
-    from rnnlab.kernels import blas, jit
+    from rnnlab.backends.numba import blas, jit
 
     facts = jit.info()
     blas_threads = blas.blas_threads()
-    svml = "yes" if facts["svml"] else "no (math.exp/tanh stay scalar; the float32 kernels use rnnlab.kernels.fastmath)"
+    svml = "yes" if facts["svml"] else "no (math.exp/tanh stay scalar; the float32 kernels use rnnlab.backends.numba.fastmath)"
     rows = [
         ("numba", f"{facts['numba']} (llvmlite {facts['llvmlite']})"),
         ("threading layer", f"{facts['threading_layer']}, {facts['num_threads']} threads"),

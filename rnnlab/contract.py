@@ -154,6 +154,11 @@ class Weighted:
         """The weight arrays themselves (not copies), in ``get_weights`` order."""
         return [getattr(self, name) for name in self._weight_names]
 
+    @property
+    def weight_names(self):
+        """The names of :attr:`weights`, in the same order (``["kernel", "recurrent_kernel", "bias"]``)."""
+        return list(self._weight_names)
+
     def _assign_weights(self, values):
         """Store already-checked arrays, in the order of ``weights``."""
         for name, value in zip(self._weight_names, values):

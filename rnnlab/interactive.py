@@ -14,28 +14,34 @@ import numpy as np
 
 import rnnlab as rl
 from rnnlab import analysis
+from rnnlab.cells import registry
 
-CELLS = {"SimpleRNN": rl.SimpleRNNCell, "GRU": rl.GRUCell, "LSTM": rl.LSTMCell}
+
+def cells():
+    """The slider menu: short names of the cells whose recurrent weight is square blocks (from the registry)."""
+    return sorted(registry.with_recurrent_blocks())
 
 
 def make_cell(cell="SimpleRNN", units=32, spectral_radius=0.9, gain=1.0, inputs=1, seed=0):
     """A float64 cell whose recurrent matrix (each gate block) has the given spectral radius.
 
-    ``gain`` scales the input kernel; the recurrent blocks are rescaled so their
+    ``cell`` is a short name from :func:`cells`.  ``gain`` scales the input
+    kernel; each recurrent block is drawn from N(0, 1) and rescaled so its
     largest |eigenvalue| equals ``spectral_radius``.
     """
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
-    instance = CELLS[cell](units, seed=seed, dtype="float64", recurrent_initializer="normal")
+    menu = registry.with_recurrent_blocks()
+    if cell not in menu:
+        raise ValueError(f"cell must be one of {sorted(menu)}, got {cell!r}")
+    instance = menu[cell](units, seed=seed, dtype="float64")
     instance.build((None, inputs))
-    weights = instance.get_weights()
-    weights[0] = weights[0] * gain
-    recurrent = weights[1].copy()
-    for start in range(0, recurrent.shape[1], units):
-        block = recurrent[:, start : start + units]
-        recurrent[:, start : start + units] = block * (spectral_radius / np.abs(np.linalg.eigvals(block)).max())
-    weights[1] = recurrent
-    instance.set_weights(weights)
+    weight_name, blocks = registry.declaration_for(instance).recurrent_blocks
+    weights = dict(zip(instance.weight_names, instance.get_weights()))
+    weights["kernel"] *= gain
+    recurrent = np.random.default_rng(seed).standard_normal(weights[weight_name].shape)
+    for block in np.split(recurrent, len(blocks), axis=1):  # views: each block is rescaled in place
+        block *= spectral_radius / np.abs(np.linalg.eigvals(block)).max()
+    weights[weight_name] = recurrent
+    instance.set_weights(list(weights.values()))
     return instance
 
 
@@ -81,7 +87,7 @@ def edge_of_chaos(gain=1.0, units=100, steps=300, seed=0, fig=None):
     from matplotlib.figure import Figure
 
     coupling = np.random.default_rng(seed).normal(0, 1 / np.sqrt(units), size=(units, units))
-    cell = rl.SimpleRNNCell(units, use_bias=False, dtype="float64", seed=seed)
+    cell = registry.cell_class("SimpleRNN")(units, use_bias=False, dtype="float64", seed=seed)
     cell.build((None, 1))
     cell.set_weights([np.zeros((1, units)), gain * coupling.T])
     start = np.random.default_rng(seed + 1).normal(0, 0.5, size=units)

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import activations, backends, initializers, nest, validation
 from .contract import AbstractRNNCell, Weighted, derived_seed, deserialize, register, serialize
+from .types import SequenceRun
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
 
@@ -177,21 +178,6 @@ class RNN:
         return f"RNN({self.cell!r}{extra}, backend={self.backend!r})"
 
 
-class SequenceRun:
-    """One checked call, ready for a backend.
-
-    Attributes:
-        inputs: (T, B, F) in processing order (already reversed for ``go_backwards``).
-        initial_states: flat list of (B, size) arrays.
-        mask: (T, B) bool in processing order, or None.
-    """
-
-    def __init__(self, inputs, initial_states, mask):
-        self.inputs = inputs
-        self.initial_states = initial_states
-        self.mask = mask
-
-
 @register
 class Bidirectional:
     """Run a layer forwards and a copy of it backwards, and merge the outputs.
@@ -330,6 +316,49 @@ class Bidirectional:
         if self.return_state:
             return merged + list(forward_states) + list(backward_states)
         return merged[0] if len(merged) == 1 else merged
+
+    def merge_backward(self, forward, backward, dy):
+        """Undo :meth:`merge` for gradients: dL/d(merged result) -> (dL/d forward, dL/d backward).
+
+        ``forward`` and ``backward`` are the two layers' results as :meth:`merge`
+        received them; ``dy`` has the structure of the merged result.  Each
+        returned gradient has the structure of its layer's result.
+        """
+        n_forward = len(forward) - 1 if self.return_state else 0
+        n_backward = len(backward) - 1 if self.return_state else 0
+        parts = list(dy) if isinstance(dy, (list, tuple)) else [dy]
+        n_merged = 2 if self.merge_mode is None else 1
+        expected = n_merged + n_forward + n_backward
+        if len(parts) != expected:
+            raise ValueError(f"dy must have the structure of the Bidirectional output: {expected} arrays, "
+                             f"got {len(parts)}")
+        merged, state_parts = parts[:n_merged], parts[n_merged:]
+        y_forward = forward[0] if self.return_state else forward
+        y_backward = backward[0] if self.return_state else backward
+        time_axis = 0 if self.time_major else 1
+        if self.return_sequences:
+            y_backward = np.flip(y_backward, axis=time_axis)  # as merge saw it
+        if self.merge_mode is None:
+            d_forward, d_backward = merged
+        else:
+            d = validation.float_array(merged[0], "dy", y_forward.dtype)
+            if self.merge_mode == "concat":
+                width = y_forward.shape[-1]
+                if d.shape[-1] != width + y_backward.shape[-1]:
+                    raise ValueError(f"expected dy with {width + y_backward.shape[-1]} features (concat), "
+                                     f"got {d.shape}")
+                d_forward, d_backward = d[..., :width], d[..., width:]
+            elif self.merge_mode == "sum":
+                d_forward, d_backward = d, d
+            elif self.merge_mode == "mul":
+                d_forward, d_backward = d * y_backward, d * y_forward
+            else:  # ave
+                d_forward, d_backward = d / 2, d / 2
+        if self.return_sequences:
+            d_backward = np.flip(np.asarray(d_backward), axis=time_axis)
+        if self.return_state:
+            return [d_forward, *state_parts[:n_forward]], [d_backward, *state_parts[n_forward:]]
+        return d_forward, d_backward
 
     def get_config(self):
         return {"layer": serialize(self.forward_layer), "merge_mode": self.merge_mode,

@@ -23,22 +23,12 @@ import copy
 import numpy as np
 
 from . import bptt, losses, optimizers
-from .cells import GRUCell, LSTMCell, MinimalRNNCell, SimpleRNNCell
+from .cells.registry import cell_class
 from .contract import deserialize, register, serialize
 from .layers import RNN, Bidirectional, Dense
 
-#: Cell classes by the short names used in experiments (``"LSTM"`` -> ``LSTMCell``).
-CELLS = {"SimpleRNN": SimpleRNNCell, "GRU": GRUCell, "LSTM": LSTMCell, "MinimalRNN": MinimalRNNCell}
-
 #: Losses whose targets are integer class ids (the others take float targets shaped like the outputs).
 CLASSIFICATION_LOSSES = ("cross_entropy", "softmax_cross_entropy")
-
-
-def cell_class(name):
-    """The cell class for a short name in :data:`CELLS` (``"SimpleRNN"``, ``"GRU"``, ``"LSTM"``, ``"MinimalRNN"``)."""
-    if name not in CELLS:
-        raise ValueError(f"unknown cell {name!r}; expected one of {sorted(CELLS)}")
-    return CELLS[name]
 
 
 @register

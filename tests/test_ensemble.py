@@ -50,7 +50,7 @@ def test_cpu_ensemble_matches_naive_loop(loss, inputs, dtype):
     res = ensemble.simulate(nets, x, steps=T if x is None else None, h0=h0, trajectories=True, gradients=True,
                             loss=loss, return_grads=True, backend="cpu")
     tol = dict(rtol=1e-12, atol=1e-13) if dtype == "float64" else dict(rtol=1e-4, atol=1e-5)
-    assert res.backend == "cpu" and res.final_state.dtype == np.dtype(dtype)
+    assert res.backend == "numba" and res.final_state.dtype == np.dtype(dtype)
     for i in range(n):
         xi = np.zeros((T, 0)) if x is None else (x[i] if x.ndim == 3 else x)
         ref = naive(*(w.astype(np.float64) for w in (nets.kernel[i], nets.recurrent_kernel[i], nets.bias[i])),
@@ -93,7 +93,7 @@ def test_without_gradients_only_the_forward_results():
     full = ensemble.simulate(nets, np.ones((4, 1)), trajectories=True, gradients=True)
     np.testing.assert_array_equal(res.final_state, full.final_state)
     np.testing.assert_array_equal(res.final_state, full.trajectories[:, -1])
-    assert res.backend == "cpu"  # no GPU in CI: auto is the CPU
+    assert res.backend == "numba"  # no GPU in CI: auto is the CPU
 
 
 def test_random_networks_have_the_requested_spectral_radius_and_are_reproducible():

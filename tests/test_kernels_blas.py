@@ -1,4 +1,4 @@
-"""rnnlab.kernels.blas.gemm against a float64 NumPy reference.
+"""rnnlab.backends.numba.blas.gemm against a float64 NumPy reference.
 
 Covers every transpose combination, both dtypes, odd and degenerate shapes, all
 memory layouts, alpha/beta, accumulation, calls from inside ``@njit``, no
@@ -17,8 +17,8 @@ import pytest
 
 numba = pytest.importorskip("numba")
 
-from rnnlab.kernels.blas import blas_threads, gemm  # noqa: E402
-from rnnlab.kernels.jit import kernel  # noqa: E402
+from rnnlab.backends.numba.blas import blas_threads, gemm  # noqa: E402
+from rnnlab.backends.numba.jit import jit  # noqa: E402
 
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
@@ -119,7 +119,7 @@ def test_bad_input():
              np.ones((2, 2), np.int64))
 
 
-@kernel(cache=False)
+@jit(cache=False)
 def _rnn_like(x, K, R, h0, reps):
     """z_t = x_t @ K + h_{t-1} @ R; dW += h.T @ z; dh = z @ R.T, over T steps; gemm inside loops."""
     T, B, _ = x.shape
@@ -181,7 +181,7 @@ def test_allocation_measure_can_fail():
     """The same measurement does see the per-call allocation of ``@`` inside njit."""
     from numba.core.runtime import _nrt_python, rtsys
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def matmul_loop(h, R, z, reps):
         for _ in range(reps):
             z += h @ R
@@ -218,11 +218,11 @@ def test_cached_across_processes(tmp_path):
     """
     (tmp_path / "gemm_user.py").write_text(textwrap.dedent("""
         import numpy as np
-        from rnnlab.kernels.blas import gemm
-        from rnnlab.kernels.fastmath import tanh
-        from rnnlab.kernels.jit import kernel
+        from rnnlab.backends.numba.blas import gemm
+        from rnnlab.backends.numba.fastmath import tanh
+        from rnnlab.backends.numba.jit import jit
 
-        @kernel
+        @jit
         def step(h, R, z):
             gemm(False, False, 1.0, h, R, 1.0, z)
             for i in range(z.shape[0]):
@@ -260,13 +260,13 @@ def test_cache_invalidated_by_dependencies(tmp_path):
     (tmp_path / "helper.py").write_text("import numba\n\n@numba.njit\ndef constant():\n    return 1.0\n")
     (tmp_path / "user.py").write_text(textwrap.dedent("""
         import helper
-        from rnnlab.kernels.jit import kernel
+        from rnnlab.backends.numba.jit import jit
 
-        @kernel(depends=[helper])
+        @jit(depends=[helper])
         def tracked(x):
             return x + helper.constant()
 
-        @kernel
+        @jit
         def untracked(x):
             return x + helper.constant()
     """))

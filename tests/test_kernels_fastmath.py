@@ -1,4 +1,4 @@
-"""Accuracy of rnnlab.kernels.fastmath's tanh/sigmoid against slow, trusted references.
+"""Accuracy of rnnlab.backends.numba.fastmath's tanh/sigmoid against slow, trusted references.
 
 float32 errors are in ulp of the exact result.  The reference is NumPy/SciPy
 in float64, which is exact to far below a float32 ulp.  The sweep strides over
@@ -17,8 +17,8 @@ import scipy.special
 
 numba = pytest.importorskip("numba")
 
-from rnnlab.kernels import fastmath as fm  # noqa: E402
-from rnnlab.kernels.jit import kernel  # noqa: E402
+from rnnlab.backends.numba import fastmath as fm  # noqa: E402
+from rnnlab.backends.numba.jit import jit  # noqa: E402
 
 LONG = np.longdouble
 HAVE_LONG_DOUBLE = np.finfo(LONG).nmant >= 63  # x87 80-bit; some platforms alias it to float64
@@ -136,7 +136,7 @@ def test_python_scalar_calls_and_dtypes():
         fm.tanh_array(np.ones(3), out=np.ones(4))
 
 
-@kernel(cache=False)
+@jit(cache=False)
 def _scalar_uses(x, y):
     t = fm.tanh(x)
     s = fm.sigmoid(x)
@@ -162,7 +162,7 @@ def test_njit_scalars_keep_dtype_and_match(dtype):
 
 
 def test_rejects_integers_inside_njit():
-    @kernel(cache=False)
+    @jit(cache=False)
     def bad(n):
         return fm.tanh(n)
 
@@ -173,12 +173,12 @@ def test_rejects_integers_inside_njit():
 def test_tanh_loop_is_simd():
     """The loop that motivates the module: it must compile to packed vector instructions."""
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def loop(x, out):
         for i in range(x.size):
             out[i] = fm.tanh(x[i])
 
-    @kernel(cache=False)
+    @jit(cache=False)
     def libm_loop(x, out):
         for i in range(x.size):
             out[i] = math.tanh(x[i])
@@ -209,7 +209,7 @@ def test_import_compiles_nothing():
     code = (
         "import rnnlab, rnnlab.kernels, sys\n"
         "assert 'numba' not in sys.modules, 'rnnlab.kernels imported numba'\n"
-        "from rnnlab.kernels import fastmath, blas\n"
+        "from rnnlab.backends.numba import fastmath, blas\n"
         "for f in (fastmath.tanh_into, fastmath.sigmoid_into, blas.gemm):\n"
         "    assert not f.signatures and not f.overloads, f\n"
         "print('ok')\n"

@@ -303,9 +303,11 @@ def test_mixed_dtypes_are_cast_like_the_python_backend():
 def test_import_compiles_nothing():
     """``import rnnlab`` loads no numba; importing the backend creates dispatchers but compiles nothing."""
     code = ("import sys, rnnlab; assert 'numba' not in sys.modules; "
-            "import rnnlab.kernels.numba_backend as nb; "
-            "print(sum(len(k.signatures) for k in (nb.lstm_cpu.forward, nb.lstm_cpu.backward, "
-            "nb.gru_cpu.forward_reset_after, nb.simple_rnn_cpu.forward)))")
+            "import rnnlab.backends.numba.host; "
+            "from rnnlab.cells.gru import cpu as gru_cpu; from rnnlab.cells.lstm import cpu as lstm_cpu; "
+            "from rnnlab.cells.simple_rnn import cpu as simple_rnn_cpu; "
+            "print(sum(len(k.signatures) for k in (lstm_cpu.forward, lstm_cpu.backward, "
+            "gru_cpu.forward_reset_after, simple_rnn_cpu.forward)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0"
 
@@ -317,7 +319,7 @@ def test_import_compiles_nothing():
 @pytest.mark.parametrize("kind", ["lstm", "gru", "gru_v1", "stacked"])
 def test_threaded_runs_equal_python(kind, threads, monkeypatch):
     """Blocks of samples in threads (forced on for small shapes), or BLAS threads: the same numbers."""
-    from rnnlab.kernels import numba_backend
+    from rnnlab.backends.numba import host as numba_backend
 
     monkeypatch.setattr(numba_backend, "BLOCK_MIN_FLOPS", 0)
     monkeypatch.setattr(numba_backend, "THREADS", 3)  # uneven blocks of the 5 samples
@@ -331,7 +333,7 @@ def test_threaded_runs_equal_python(kind, threads, monkeypatch):
 
 def test_reused_memory_never_overwrites_a_live_tape(monkeypatch):
     """The pool hands an array out again only when nothing refers to it any more."""
-    from rnnlab.kernels import numba_backend
+    from rnnlab.backends.numba import host as numba_backend
 
     monkeypatch.setattr(numba_backend.Memory, "MIN_BYTES", 0)  # pool even these small arrays
     rng = np.random.default_rng(10)

@@ -1,4 +1,4 @@
-"""The generic @njit scan (rnnlab.kernels.scan) equals the python backend for custom cells.
+"""The generic @njit scan (rnnlab.backends.numba.custom_scan) equals the python backend for custom cells.
 
 The worked example of docs/kernels.md runs as written (from a file, so that
 its ``cache=True`` step functions have a source file to cache against).
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import rnnlab as rl
-from rnnlab.kernels import scan
+from rnnlab.backends.numba import custom_scan as scan
 from test_numba_backend import both_backends, random_mask, run_and_compare
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "kernels.md"

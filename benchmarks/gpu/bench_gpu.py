@@ -154,15 +154,17 @@ def bench_rnn(kind, shape, rng, have_torch):
     import numpy as np
 
     import rnnlab as rl
-    from rnnlab.kernels import cuda_backend as cb
+    from rnnlab.backends.cuda import host as cuda_host
+    from rnnlab.backends.cuda.device import get_device
+    from rnnlab.backends.cuda.launch import LaunchGeometry
 
     T, B, I, H = shape
     make = {"lstm": rl.LSTMCell, "gru": rl.GRUCell, "simple": rl.SimpleRNNCell}[kind]
     cell = make(H, seed=0, bias_initializer="normal")
     cell.build((None, I))
-    dev = cb.device()
-    W = cb.device_weights(cell, dev)
-    L = 2 if kind == "lstm" else 1
+    dev = get_device()
+    W = cuda_host.device_weights(cell, dev)
+    L = W.adapter.L
     x = rng.normal(size=(T, B, I)).astype(np.float32)
     probe = rng.normal(size=(T, B, H)).astype(np.float32)
     x_d, d_out = dev.to_device(x), dev.to_device(probe)
@@ -170,11 +172,11 @@ def bench_rnn(kind, shape, rng, have_torch):
     result = {}
 
     def device_run():
-        fw = cb.forward_device(W, x_d, s0, None, False, True, dev)
-        result["fw"], result["g"] = fw, cb.backward_device(fw, d_out, d_fin, None, True, dev)
+        fw = cuda_host.forward_device(W, x_d, s0, None, False, True, dev)
+        result["fw"], result["g"] = fw, cuda_host.backward_device(fw, d_out, d_fin, None, True, dev)
 
     sync = dev.synchronize
-    row = {"plan": cb.Plan(W.kind, B, H, "float32"), "dev": timed(device_run, sync)}
+    row = {"geometry": LaunchGeometry(W.adapter, B, H, "float32"), "dev": timed(device_run, sync)}
     layer = rl.RNN(cell, return_sequences=True, backend="cuda")
     x_bt, probe_bt = x.transpose(1, 0, 2).copy(), probe.transpose(1, 0, 2).copy()
 
@@ -183,7 +185,7 @@ def bench_rnn(kind, shape, rng, have_torch):
         rl.bptt.backward(tape, probe_bt)
 
     row["host"] = timed(host_run, sync)
-    G = {"lstm": 4, "gru": 3, "simple": 1}[kind]
+    G = W.adapter.G
     row["flop"] = 3 * 2 * T * B * (I + H) * G * H  # forward GEMMs once, backward twice
     if have_torch:
         import torch
@@ -220,20 +222,21 @@ def bench_ensemble(config, rng, have_torch):
     import numpy as np
 
     from rnnlab import ensemble
-    from rnnlab.kernels import cuda_backend as cb
+    from rnnlab.backends.cuda.device import get_device
+    from rnnlab.ensemble.cuda import ensemble_device
 
     N, H, T, F = config["n"], config["units"], config["steps"], config["features"]
     nets = ensemble.random_networks(N, H, F, spectral_radius=np.linspace(0.5, 1.5, N), input_scale=0.1, seed=0,
                                     dtype="float32")
     x = rng.normal(size=(T, F)).astype(np.float32)
     h0 = (rng.normal(size=(N, H)) * 0.5).astype(np.float32)
-    dev = cb.device()
+    dev = get_device()
     K_d, R_d, b_d = dev.to_device(nets.kernel), dev.to_device(nets.recurrent_kernel), dev.to_device(nets.bias)
     x_d, h0_d = dev.to_device(x[None]), dev.to_device(h0)
     result = {}
 
     def device_run():
-        result["out"] = cb.ensemble_device(K_d, R_d, b_d, x_d, h0_d, False, True, "final", dev)
+        result["out"] = ensemble_device(K_d, R_d, b_d, x_d, h0_d, False, True, "final", dev)
 
     row = {"dev": timed(device_run, dev.synchronize, min_runs=3, max_runs=5)}
     row["host"] = timed(lambda: ensemble.simulate(nets, x, h0=h0, gradients=True, backend="cuda"), dev.synchronize,
@@ -313,12 +316,12 @@ def main(argv=None):
     import numpy as np
     from numba.core.errors import NumbaPerformanceWarning
 
-    from rnnlab.kernels import cuda_backend as cb
+    from rnnlab.backends.cuda.device import get_device
 
     # "Grid size N will likely result in GPU under-utilization": by design for
     # the persistent kernels at small batch (one block per batch row)
     warnings.simplefilter("ignore", NumbaPerformanceWarning)
-    log(f"  GEMMs      {'CuPy (cuBLAS)' if cb.device().cupy() is not None else 'numba tiled kernel'}")
+    log(f"  GEMMs      {'CuPy (cuBLAS)' if get_device().cupy() is not None else 'numba tiled kernel'}")
     rng = np.random.default_rng(0)
     peak = gemm_peak(have_torch)
     if peak:
@@ -345,7 +348,7 @@ def main(argv=None):
             else:
                 row = bench_rnn(kind, shape, rng, have_torch)
                 T, B, I, H = shape
-                label = f"{kind:<8}{T:>6}{B:>5}{I:>5}{H:>5}  {row['plan'].path:<11}"
+                label = f"{kind:<8}{T:>6}{B:>5}{I:>5}{H:>5}  {row['geometry'].path:<11}"
         except Exception as error:
             line = f"{kind:<8} {shape}  FAILED: {type(error).__name__}: {error}"
             log(line)

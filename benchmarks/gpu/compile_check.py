@@ -2,9 +2,9 @@
 
 The numba-cuda simulator runs kernels as Python, so it never type-checks them:
 code that passes there can still fail to compile for a real GPU.  This script
-drives the real host code of ``rnnlab.kernels.cuda_backend`` (forward and
+drives the real host code of ``rnnlab.backends.cuda.host`` (forward and
 backward, every cell, both schedules, both dtypes, masks, truncation) and the
-ensemble, with a stand-in :class:`~rnnlab.kernels.cuda_backend.Device` whose
+ensemble, with a stand-in :class:`~rnnlab.backends.cuda.device.Device` whose
 arrays are NumPy arrays and whose ``launch`` compiles the kernel for the
 argument types instead of running it.
 
@@ -19,7 +19,7 @@ float32 kernels (0 means no silent promotion).  With ``ptxas`` on the PATH or
 in ``$PTXAS`` (``pip install "nvidia-cuda-nvcc==13.*"``), it also assembles
 each kernel for sm_90 and prints its registers per thread and the largest
 block that the 64K registers of an SM allow (persistent kernels are launched
-with up to ``cuda_backend.CONFIG["max_threads"]`` threads, tiled ones with
+with up to ``rnnlab.backends.cuda.device.CONFIG["max_threads"]`` threads, tiled ones with
 tile_rows x tile_units).
 """
 
@@ -47,12 +47,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 import rnnlab as rl  # noqa: E402
 from rnnlab import bptt  # noqa: E402
-from rnnlab.kernels import cuda_backend  # noqa: E402
+from rnnlab.backends.cuda import device as cuda_device  # noqa: E402
+from rnnlab.backends.cuda import host as cuda_host  # noqa: E402
+from rnnlab.types import Tape  # noqa: E402
 
 COMPILED = {}
 
 
-class CompileOnlyDevice(cuda_backend.Device):
+class CompileOnlyDevice(cuda_device.Device):
     """NumPy arrays stand in for device arrays; launches compile instead of running."""
 
     def __init__(self):
@@ -127,19 +129,19 @@ def registers(ptx):
     n = max(int(r) for r in regs) if regs else -1
     per_warp = 256 * -(-32 * n // 256)  # registers are allocated per warp in units of 256
     fits = 32 * (65536 // per_warp) if n > 0 else 1024
-    warn = "  <-- below CONFIG['max_threads']" if fits < cuda_backend.CONFIG["max_threads"] else ""
+    warn = "  <-- below CONFIG['max_threads']" if fits < cuda_device.CONFIG["max_threads"] else ""
     return f"  regs {n} (blocks up to {min(fits, 1024)} threads){warn}, smem {max(map(int, smem)) if smem else 0}"
 
 
 def main():
-    cuda_backend.availability_problem.cache_clear()
-    cuda_backend.availability_problem = lambda: None  # no GPU here, but compile anyway
-    cuda_backend._device = CompileOnlyDevice()
+    cuda_device.availability_problem.cache_clear()
+    cuda_device.availability_problem = lambda: None  # no GPU here, but compile anyway
+    cuda_device._device = CompileOnlyDevice()
     rng = np.random.default_rng(0)
     cells = {
         "simple": lambda d: rl.SimpleRNNCell(3, dtype=d),
         "gru": lambda d: rl.GRUCell(3, dtype=d),
-        "gru_v1": lambda d: rl.GRUCell(3, reset_after=False, dtype=d),
+        "reset_before": lambda d: rl.GRUCell(3, reset_after=False, dtype=d),
         "lstm": lambda d: rl.LSTMCell(3, dtype=d),
     }
     for dtype in ("float32", "float64"):
@@ -150,13 +152,13 @@ def main():
                     layer = rl.RNN(cell, return_sequences=True, return_state=True, backend="python")
                     x = rng.normal(size=(2, 4, 2)).astype(dtype)
                     mask = np.ones((2, 4), bool) if masked else None
-                    with cuda_backend.options(path=path, gemm="numba"):
+                    with cuda_device.options(path=path, gemm="numba"):
                         run = layer.prepare(x, None, mask)
-                        out, final, record = cuda_backend.scan(layer, run, record=True)
-                        tape = bptt.Tape(layer, run, out, final, record, "cuda")
+                        out, final, record = cuda_host.scan(layer, run, record=True)
+                        tape = Tape(layer, run, out, final, record, "cuda")
                         d_out, d_final = bptt._output_gradients(tape, [np.ones_like(out.transpose(1, 0, 2))]
                                                                 + [np.ones_like(f) for f in final])
-                        cuda_backend.backward(tape, d_out, d_final, truncate, True)
+                        cuda_host.backward(tape, d_out, d_final, truncate, True)
         if os.environ.get("SKIP_ENSEMBLE"):
             continue
         from rnnlab import ensemble

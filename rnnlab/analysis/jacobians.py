@@ -19,7 +19,8 @@ The tests check every formula here against central finite differences.
 
 import numpy as np
 
-from ..cells import GRUCell, LSTMCell, MinimalRNNCell, SimpleRNNCell, StackedRNNCells
+from ..cells import registry
+from ..cells.stacked import StackedRNNCells
 from .states import as_float64, join_states, joint_size, output_rows, split_state
 
 
@@ -48,8 +49,8 @@ class StepJacobians:
 def step_jacobians(cell, x, s, weights=False):
     """Jacobians of one step ``s' = F(x, s)`` at the point (x, s).
 
-    cell: a built SimpleRNNCell, GRUCell (either ``reset_after``), LSTMCell,
-    MinimalRNNCell or StackedRNNCells of those.  x: (B, F) or (F,); s: the
+    cell: a built cell whose room has a Jacobian rule (every built-in cell:
+    ``cells/<room>/jacobian.py``), or StackedRNNCells of those.  x: (B, F) or (F,); s: the
     joint state (B, S) or (S,).  ``weights=True`` also returns ds'/dW for every
     weight (used by :func:`rnnlab.analysis.rtrl`).  Returns
     :class:`StepJacobians` (without the batch axis when x and s had none).
@@ -85,22 +86,22 @@ def input_jacobian(cell, x, s):
 def _jacobians(cell, x, s, weights):
     if isinstance(cell, StackedRNNCells):
         return _stacked(cell, x, s, weights)
-    rule = _RULES.get(type(cell))
+    rule = registry.room_module(cell, "jacobian")  # the rule sits in the cell's room: cells/<room>/jacobian.py
     if rule is None:
         raise TypeError(f"no hand-written Jacobian for {type(cell).__name__}; supported cells: "
-                        f"{', '.join(sorted(c.__name__ for c in _RULES))} and StackedRNNCells of them")
-    return rule(cell, x, s, weights)
+                        f"{', '.join(sorted(registry.short_names()))} and StackedRNNCells of them")
+    return rule.step_jacobians(cell, x, s, weights)
 
 
-# -- helpers -----------------------------------------------------------------------
+# -- helpers for the rules in the cell rooms ---------------------------------------
 
 
-def _diag(v):
+def diag(v):
     """(B, n) -> (B, n, n) with v on each diagonal."""
     return v[:, :, None] * np.eye(v.shape[1], dtype=v.dtype)
 
 
-def _scaled(d_blocks, W):
+def scaled_blocks(d_blocks, W):
     """sum over blocks of diag(d_k) W_k^T, where W = [W_1 | W_2 | ...] is split into equal column blocks.
 
     This is G W^T for the block-diagonal G = [diag(d_1) | diag(d_2) | ...],
@@ -110,146 +111,14 @@ def _scaled(d_blocks, W):
     return sum(d[:, :, None] * W_k.T for d, W_k in zip(d_blocks, np.split(W, len(d_blocks), axis=1)))
 
 
-def _outer(v, G):
+def outer(v, G):
     """d s'_k / d W_ij = v_i G_kj for a product ``v @ W``: (B, I) and (B, S, J) -> (B, S, I, J)."""
     return np.einsum("bi,bkj->bkij", v, G)
 
 
-def _weights(inputs, G, bias):
+def product_weights(inputs, G, bias):
     """ds'/dK, ds'/dR (and ds'/db when ``bias``) for a = inputs[0] K + inputs[1] R (+ b) with G = ds'/da."""
-    return [_outer(inputs[0], G), _outer(inputs[1], G)] + ([G] if bias else [])
-
-
-# -- SimpleRNN and MinimalRNN ------------------------------------------------------
-
-
-def _simple_rnn(cell, x, h, weights):
-    """h' = act(a), a = x K + h R + b.  With d = act'(a) and G = diag(d) = dh'/da::
-
-        J = diag(d) R^T     Jx = diag(d) K^T
-    """
-    K, R = cell.kernel, cell.recurrent_kernel
-    a = x @ K + h @ R  # (B, U)
-    if cell.use_bias:
-        a = a + cell.bias
-    h_new = cell.activation(a)
-    d = cell.activation.grad(a, h_new)
-    w = _weights([x, h], _diag(d), cell.use_bias) if weights else None
-    return StepJacobians(h_new, _scaled([d], R), _scaled([d], K), w)
-
-
-def _minimal(cell, x, h, weights):
-    """h' = x K + h R, so J = R^T and Jx = K^T everywhere: a linear map."""
-    K, R = cell.kernel, cell.recurrent_kernel
-    ones = np.ones_like(h)
-    w = _weights([x, h], _diag(ones), False) if weights else None
-    return StepJacobians(x @ K + h @ R, _scaled([ones], R), _scaled([ones], K), w)
-
-
-# -- LSTM ----------------------------------------------------------------------------
-
-
-def _lstm(cell, x, s, weights):
-    """Joint state s = [h, c].  With a = x K + h R + b split into a_i, a_f, a_c, a_o::
-
-        c' = f c + i g        h' = o act(c')        (i, f, o = rec_act, g = act)
-
-    The derivatives with respect to the four blocks of a are diagonal::
-
-        dc'/da_i = g rec_act'(a_i)   dc'/da_f = c rec_act'(a_f)   dc'/da_c = i act'(a_c)   dc'/da_o = 0
-        dh'/da_* = o act'(c') dc'/da_*  for i, f, c;   dh'/da_o = act(c') rec_act'(a_o)
-
-    a sees h through R, and c enters directly: dc'/dc = diag(f), dh'/dc = diag(o act'(c') f)::
-
-        J = [ G_h R^T   diag(o act'(c') f) ]      rows h', c'; columns h, c
-            [ G_c R^T   diag(f)            ]
-    """
-    h, c = split_state(cell, s)
-    K, R = cell.kernel, cell.recurrent_kernel
-    a = x @ K + h @ R  # (B, 4U)
-    if cell.use_bias:
-        a = a + cell.bias
-    sig, act = cell.recurrent_activation, cell.activation
-    a_i, a_f, a_c, a_o = np.split(a, 4, axis=1)
-    i, f, g, o = sig(a_i), sig(a_f), act(a_c), sig(a_o)
-    c_new = f * c + i * g
-    act_c = act(c_new)
-    h_new = o * act_c
-    dh_dc = o * act.grad(c_new, act_c)  # dh'/dc' (B, U)
-
-    dc_da = [g * sig.grad(a_i, i), c * sig.grad(a_f, f), i * act.grad(a_c, g), np.zeros_like(c)]
-    dh_da = [dh_dc * d for d in dc_da[:3]] + [act_c * sig.grad(a_o, o)]
-    J = np.concatenate([
-        np.concatenate([_scaled(dh_da, R), _diag(dh_dc * f)], axis=2),  # rows h' (B, U, 2U)
-        np.concatenate([_scaled(dc_da, R), _diag(f)], axis=2),  # rows c'
-    ], axis=1)  # (B, 2U, 2U)
-    Jx = np.concatenate([_scaled(dh_da, K), _scaled(dc_da, K)], axis=1)  # (B, 2U, F)
-    w = None
-    if weights:
-        G = np.concatenate([np.concatenate([_diag(d) for d in rows], axis=2) for rows in (dh_da, dc_da)], axis=1)
-        w = _weights([x, h], G, cell.use_bias)  # G = d[h'; c']/da (B, 2U, 4U)
-    return StepJacobians(join_states([h_new, c_new]), J, Jx, w)
-
-
-# -- GRU -----------------------------------------------------------------------------
-
-
-def _gru(cell, x, h, weights):
-    """h' = z h + (1 - z) hh.  Common to both variants, with d_hh = (1 - z) act'(pre_hh)::
-
-        dh'/dpre_z = d_z = (h - hh) rec_act'(pre_z)     dh'/dpre_hh = d_hh     direct: dh'/dh = diag(z)
-
-    reset_after=True: mx = x K + b_in and mh = h R + b_rec, with pre_hh = mx_h
-    + r mh_h, so dh'/dpre_r = d_r = d_hh mh_h rec_act'(pre_r).  Everything is
-    diagonal: dh'/dmx = [d_z, d_r, d_hh] and dh'/dmh = [d_z, d_r, d_hh r]::
-
-        J = diag(z) + [d_z, d_r, d_hh r] R^T      Jx = [d_z, d_r, d_hh] K^T
-
-    reset_after=False: pre_hh = mx_h + v R_h with v = r h.  Then dh'/dv =
-    diag(d_hh) R_h^T is a full matrix, G_r = dh'/dpre_r = dh'/dv diag(h rec_act'(pre_r)), and::
-
-        J  = diag(z) + diag(d_z) R_z^T + G_r R_r^T + dh'/dv diag(r)
-        Jx = diag(d_z) K_z^T + G_r K_r^T + diag(d_hh) K_h^T
-    """
-    u = cell.units
-    K, R = cell.kernel, cell.recurrent_kernel
-    b_in, b_rec = cell._biases()
-    sig, act = cell.recurrent_activation, cell.activation
-    mx = x @ K + b_in  # (B, 3U)
-    K_z, K_r, K_h = np.split(K, 3, axis=1)
-    R_z, R_r, R_h = np.split(R, 3, axis=1)
-    if cell.reset_after:
-        mh = h @ R + b_rec  # (B, 3U)
-        pre_z, pre_r = mx[:, :u] + mh[:, :u], mx[:, u : 2 * u] + mh[:, u : 2 * u]
-    else:
-        pre_z, pre_r = mx[:, :u] + h @ R_z, mx[:, u : 2 * u] + h @ R_r
-    z, r = sig(pre_z), sig(pre_r)
-    pre_hh = mx[:, 2 * u :] + (r * mh[:, 2 * u :] if cell.reset_after else (r * h) @ R_h)
-    hh = act(pre_hh)
-    h_new = z * h + (1 - z) * hh
-
-    d_hh = (1 - z) * act.grad(pre_hh, hh)  # (B, U)
-    d_z = (h - hh) * sig.grad(pre_z, z)
-    w = None
-    if cell.reset_after:
-        d_r = d_hh * mh[:, 2 * u :] * sig.grad(pre_r, r)
-        J = _diag(z) + _scaled([d_z, d_r, d_hh * r], R)
-        Jx = _scaled([d_z, d_r, d_hh], K)
-        if weights:
-            G_x = np.concatenate([_diag(d_z), _diag(d_r), _diag(d_hh)], axis=2)  # dh'/dmx (B, U, 3U)
-            G_h = np.concatenate([_diag(d_z), _diag(d_r), _diag(d_hh * r)], axis=2)  # dh'/dmh
-            w = [_outer(x, G_x), _outer(h, G_h)] + ([np.stack([G_x, G_h], axis=2)] if cell.use_bias else [])
-    else:
-        dh_dv = d_hh[:, :, None] * R_h.T  # (B, U, U): dh'_k/dv_i = d_hh_k R_h[i, k]
-        G_r = dh_dv * (h * sig.grad(pre_r, r))[:, None, :]
-        J = _diag(z) + _scaled([d_z], R_z) + G_r @ R_r.T + dh_dv * r[:, None, :]
-        Jx = _scaled([d_z], K_z) + G_r @ K_r.T + _scaled([d_hh], K_h)
-        if weights:
-            G_x = np.concatenate([_diag(d_z), G_r, _diag(d_hh)], axis=2)  # dh'/dmx (B, U, 3U)
-            # R's z and r columns multiply h, its candidate columns multiply v = r h
-            d_R = np.concatenate([_outer(h, G_x[:, :, : 2 * u]), _outer(r * h, _diag(d_hh))], axis=3)
-            w = [_outer(x, G_x), d_R] + ([G_x] if cell.use_bias else [])
-    return StepJacobians(h_new, J, Jx, w)
+    return [outer(inputs[0], G), outer(inputs[1], G)] + ([G] if bias else [])
 
 
 # -- StackedRNNCells -------------------------------------------------------------------
@@ -294,8 +163,6 @@ def _stacked(cell, x, s, weights):
     return StepJacobians(join_states(new_states), np.concatenate(rows_state, axis=1),
                          np.concatenate(rows_input, axis=1), w)
 
-
-_RULES = {SimpleRNNCell: _simple_rnn, MinimalRNNCell: _minimal, LSTMCell: _lstm, GRUCell: _gru}
 
 
 # -- along a trajectory ------------------------------------------------------------------
@@ -374,10 +241,12 @@ def recurrent_eigenvalues(cell):
     if isinstance(cell, StackedRNNCells):
         return {f"cells[{k}].{name}": eig for k, inner in enumerate(cell.cells)
                 for name, eig in recurrent_eigenvalues(inner).items()}
-    names = {SimpleRNNCell: "h", MinimalRNNCell: "h", GRUCell: "zrh", LSTMCell: "ifco"}.get(type(cell))
-    if names is None:
-        raise TypeError(f"recurrent_eigenvalues knows the built-in cells, got {type(cell).__name__}")
+    declaration = registry.declaration_for(cell)
+    if declaration is None or declaration.recurrent_blocks is None:
+        raise TypeError(f"recurrent_eigenvalues needs a cell whose recurrent weight is square blocks "
+                        f"(declared in rnnlab.cells), got {type(cell).__name__}")
     if not cell.built:
         raise ValueError(f"{cell.name} is not built yet; build it before asking for its eigenvalues")
-    blocks = np.split(cell.recurrent_kernel, len(names), axis=1)
+    weight_name, names = declaration.recurrent_blocks
+    blocks = np.split(getattr(cell, weight_name), len(names), axis=1)
     return {name: np.linalg.eigvals(block) for name, block in zip(names, blocks)}

@@ -1,20 +1,19 @@
-"""The built-in cells.  Each family has a room: ``cell.py`` is the readable
-specification; kernels for the same equations sit beside it."""
+"""The built-in cells.  Each has a room, ``cells/<room>/``: ``cell.py`` is the
+readable specification, and its kernels and Jacobian sit beside it.  The one
+line per cell below declares it to the backends, analyses and menus (see
+:mod:`rnnlab.cells.registry`)."""
 
 from .gru.cell import GRUCell
 from .lstm.cell import LSTMCell
 from .minimal.cell import MinimalRNNCell
+from .registry import declare
 from .simple_rnn.cell import SimpleRNNCell
 from .stacked import StackedRNNCells
 
 __all__ = ["SimpleRNNCell", "GRUCell", "LSTMCell", "MinimalRNNCell", "StackedRNNCells"]
 
-# GPU kernels (numba.cuda), imported only when backend="cuda" is first used.
-from .. import backends as _backends
-
-for _cls in (SimpleRNNCell, GRUCell, LSTMCell):
-    _backends.register_kernel("cuda", _cls, "rnnlab.kernels.cuda_backend")
-
-# CPU kernels (numba @njit), imported only when backend="numba" or "auto" first needs them.
-for _cls in (SimpleRNNCell, GRUCell, LSTMCell, StackedRNNCells):
-    _backends.register_kernel("numba", _cls, "rnnlab.kernels.numba_backend")
+declare(SimpleRNNCell, "rnnlab.cells.simple_rnn", "SimpleRNN", ("numba", "cuda"), ("recurrent_kernel", "h"))
+declare(GRUCell, "rnnlab.cells.gru", "GRU", ("numba", "cuda"), ("recurrent_kernel", "zrh"))
+declare(LSTMCell, "rnnlab.cells.lstm", "LSTM", ("numba", "cuda"), ("recurrent_kernel", "ifco"))
+declare(MinimalRNNCell, "rnnlab.cells.minimal", "MinimalRNN", (), ("recurrent_kernel", "h"))
+declare(StackedRNNCells, backends=("numba",))  # runs its cells one after another, each in its own kernels

@@ -54,6 +54,11 @@ class StackedRNNCells(AbstractRNNCell):
     def weights(self):
         return [w for cell in self.cells for w in cell.weights]
 
+    @property
+    def weight_names(self):
+        """``"cells[k].<name>"`` for each inner cell's weights, in :attr:`weights` order."""
+        return [f"cells[{k}].{name}" for k, cell in enumerate(self.cells) for name in cell.weight_names]
+
     def _assign_weights(self, values):
         start = 0
         for cell in self.cells:

@@ -1,26 +1,22 @@
-"""Shared building blocks for rnnlab's Numba CPU kernels.
+"""Old spellings of the numba building blocks, kept for code written before 0.2.
 
-* :mod:`rnnlab.kernels.jit`: the ``@kernel`` decorator (``cache=True``,
-  ``nogil=True``, ``error_model="numpy"``, the fast-math flags), used by every
-  ``@njit`` kernel.
-* :mod:`rnnlab.kernels.fastmath`: ``tanh``/``sigmoid`` that vectorize in
-  ``@njit`` loops, with their derivatives written through the output.
-* :mod:`rnnlab.kernels.blas`: ``gemm(trans_a, trans_b, alpha, A, B, beta, C)``,
-  BLAS sgemm/dgemm callable from ``@njit`` code that writes into ``C`` in place.
-
-This package's ``__init__`` imports nothing heavy.  numba (about 0.2 s) and
-scipy's BLAS are imported when a submodule is first touched.  That happens
-either through an explicit ``from rnnlab.kernels import blas`` or through
-attribute access (``rnnlab.kernels.fastmath``).  Nothing is ever compiled at
-import.
+``from rnnlab.kernels import scan`` still gives the custom-cell scan (now
+:mod:`rnnlab.backends.numba.custom_scan`), and ``jit``, ``fastmath`` and
+``blas`` the modules of :mod:`rnnlab.backends.numba`.  New code imports those.
+Nothing here imports numba until an attribute is used.
 """
 
 import importlib
 
-__all__ = ["jit", "fastmath", "blas"]
+_MOVED = {
+    "scan": "rnnlab.backends.numba.custom_scan",
+    "jit": "rnnlab.backends.numba.jit",
+    "fastmath": "rnnlab.backends.numba.fastmath",
+    "blas": "rnnlab.backends.numba.blas",
+}
 
 
 def __getattr__(name):
-    if name in __all__:
-        return importlib.import_module(f"{__name__}.{name}")
+    if name in _MOVED:
+        return importlib.import_module(_MOVED[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from rnnlab import ensemble
-from rnnlab.kernels import cuda_backend
+from rnnlab.backends.cuda import device as cuda_device
 
-_problem = cuda_backend.availability_problem()
+_problem = cuda_device.availability_problem()
 if _problem is not None:  # runs on a GPU, or in the simulator (tests/test_cuda_simulator.py)
     pytest.skip(f"CUDA kernels cannot run here: {_problem}", allow_module_level=True)
 
@@ -29,7 +29,7 @@ def test_gpu_ensemble_matches_cpu(dtype, loss, inputs, units, n, T):
     h0 = rng.normal(size=(n, units)) * 0.5
     run = lambda backend: ensemble.simulate(nets, x, steps=T if x is None else None, h0=h0, trajectories=True,
                                             gradients=True, loss=loss, return_grads=True, backend=backend)
-    gpu, cpu = run("cuda"), run("cpu")
+    gpu, cpu = run("cuda"), run("numba")
     assert gpu.backend == "cuda"
     for name in ("final_state", "trajectories", "mean_abs", "loss", "grad_norm", "grad_h0_norm"):
         np.testing.assert_allclose(getattr(gpu, name), getattr(cpu, name), err_msg=name, **TOL[dtype])
@@ -41,7 +41,7 @@ def test_gpu_ensemble_without_gradients_or_trajectories():
     nets = ensemble.random_networks(2, 3, 1, seed=0)
     x = np.random.default_rng(1).normal(size=(3, 1))
     gpu = ensemble.simulate(nets, x, backend="cuda")
-    cpu = ensemble.simulate(nets, x, backend="cpu")
+    cpu = ensemble.simulate(nets, x, backend="numba")
     assert gpu.trajectories is None and gpu.grad_norm is None and gpu.grads is None
     np.testing.assert_allclose(gpu.final_state, cpu.final_state, **TOL["float64"])
     np.testing.assert_allclose(gpu.mean_abs, cpu.mean_abs, **TOL["float64"])

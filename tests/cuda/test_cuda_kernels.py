@@ -10,9 +10,10 @@ import pytest
 
 import rnnlab as rl
 from conftest import make_cell
-from rnnlab.kernels import cuda_backend
+from rnnlab.backends.cuda import device as cuda_device
+from rnnlab.backends.cuda import host as cuda_host
 
-_problem = cuda_backend.availability_problem()
+_problem = cuda_device.availability_problem()
 if _problem is not None:  # runs on a GPU, or in the simulator (tests/test_cuda_simulator.py)
     pytest.skip(f"CUDA kernels cannot run here: {_problem}", allow_module_level=True)
 
@@ -41,7 +42,7 @@ def compare(python, cuda, x, dtype, initial_state=None, mask=None, truncate=None
             path="persistent", rows=None):
     rng = np.random.default_rng(seed)
     y_ref, tape_ref = rl.bptt.forward(python, x, initial_state, mask)
-    with cuda_backend.options(path=path, rows_per_block=rows):
+    with cuda_device.options(path=path, rows_per_block=rows):
         y, tape = rl.bptt.forward(cuda, x, initial_state, mask)
         leaves = y if isinstance(y, list) else [y]
         dy = [rng.normal(size=a.shape).astype(dtype) for a in leaves]
@@ -132,8 +133,8 @@ def test_unsupported_activation_is_a_clear_error():
     with pytest.raises(ValueError, match="tanh"):
         layer(np.zeros((1, 2, 2), "float32"))
     lstm = rl.LSTMCell(2, recurrent_activation="hard_sigmoid")
-    assert "sigmoid" in cuda_backend.unsupported(lstm)
-    assert cuda_backend.unsupported(rl.LSTMCell(2)) is None
+    assert "sigmoid" in cuda_host.unsupported(lstm)
+    assert cuda_host.unsupported(rl.LSTMCell(2)) is None
 
 
 def test_auto_never_picks_cuda():
@@ -143,7 +144,7 @@ def test_auto_never_picks_cuda():
 class _NumpyCupy:
     """A NumPy stand-in for CuPy in the simulator, where device arrays wrap NumPy arrays.
 
-    It lets the CuPy code paths of cuda_backend (cuBLAS GEMMs, the memory pool)
+    It lets the CuPy code paths of the CUDA Device (cuBLAS GEMMs, the memory pool)
     run here and be compared with the python backend; on a GPU with CuPy they
     run for real in every test above.
     """
@@ -156,15 +157,15 @@ class _NumpyCupy:
         return getattr(array, "_ary", array)  # the simulator's FakeCUDAArray shares its NumPy array
 
 
-@pytest.mark.skipif(not cuda_backend.simulator_active(), reason="the real CuPy paths run on a GPU")
+@pytest.mark.skipif(not cuda_device.simulator_active(), reason="the real CuPy paths run on a GPU")
 @pytest.mark.parametrize("kind", ["gru", "gru_v1"])
 def test_cupy_code_paths_with_a_numpy_stand_in(kind, monkeypatch):
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
 
-    device = cuda_backend.device()
+    device = cuda_device.get_device()
     monkeypatch.setattr(device, "_cupy", _NumpyCupy())
     monkeypatch.setattr(device, "_cupy_checked", True)
-    monkeypatch.setattr(cuda_backend, "simulator_active", lambda: False)
+    monkeypatch.setattr(cuda_device, "simulator_active", lambda: False)
     monkeypatch.setattr(type(device), "_wrap", lambda self, array: FakeCUDAArray(array))
     _, python, cuda = both(kind, 3, "float64", return_sequences=True, return_state=True)
     x = np.random.default_rng(7).normal(size=(2, 3, 2))

@@ -48,7 +48,7 @@ class GRUCell(BuiltinCell):
         if self.use_bias:
             self.add_weight("bias", (2, 3 * u) if self.reset_after else (3 * u,), self.bias_initializer)
 
-    def _biases(self):
+    def input_and_recurrent_bias(self):
         """(input bias, recurrent bias), each (3U,); zeros when absent."""
         zeros = np.zeros(3 * self.units, dtype=self.dtype)
         if not self.use_bias:
@@ -65,7 +65,7 @@ class GRUCell(BuiltinCell):
         """inputs (B, in), states [h (B, U)] -> h', [h'], cache with the gates z, r, hh."""
         u = self.units
         h = states[0]
-        b_in, b_rec = self._biases()
+        b_in, b_rec = self.input_and_recurrent_bias()
         mx = inputs @ self.kernel + b_in  # (B, 3U)
         R = self.recurrent_kernel
         if self.reset_after:

@@ -1,6 +1,6 @@
 """GRUCell on the CPU: the time loops of ``cell.py``'s equations as ``@njit`` kernels.
 
-The host side (:mod:`rnnlab.kernels.numba_backend`) computes
+The host (:mod:`rnnlab.backends.numba.host`, through :data:`adapter` below) computes
 ``A = X K + b_in`` for every timestep before the forward kernel, and the
 weight and input gradients (one GEMM each) after the backward kernel.  Each
 step here does its recurrent product with BLAS gemm into memory allocated
@@ -22,14 +22,15 @@ is block k of unit j.
 
 import numpy as np
 
-from ...kernels import common
-from ...kernels.blas import gemm
-from ...kernels.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient, sigmoid,
-                               step_state_gradient, tanh)
-from ...kernels.jit import kernel
+from ... import activations
+from ...backends.numba import common, host
+from ...backends.numba.blas import gemm
+from ...backends.numba.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient,
+                                      sigmoid, step_state_gradient, tanh)
+from ...backends.numba.jit import jit
 
 
-@kernel(depends=[common])
+@jit(depends=[common])
 def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode, b0, b1):
     """Run T steps of the reset-after GRU for samples b0..b1-1.
 
@@ -64,7 +65,7 @@ def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode, b0, b1)
         mask_outputs(t, mask, output_mode, outputs, b0, b1)
 
 
-@kernel(depends=[common])
+@jit(depends=[common])
 def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, last, d_h, dMX, dMH,
                          state_grad_h, add_output, b0, b1):
     """Walk steps ``last`` down to ``first`` of the reset-after GRU for samples b0..b1-1 (``GRUCell.backward``).
@@ -106,7 +107,7 @@ def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, las
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
 
 
-@kernel(depends=[common])
+@jit(depends=[common])
 def forward_reset_before(A, R, H, RH, outputs, mask, output_mode, b0, b1):
     """Run T steps of the reset-before GRU (``reset_after=False``, no recurrent bias) for samples b0..b1-1.
 
@@ -140,7 +141,7 @@ def forward_reset_before(A, R, H, RH, outputs, mask, output_mode, b0, b1):
         mask_outputs(t, mask, output_mode, outputs, b0, b1)
 
 
-@kernel(depends=[common])
+@jit(depends=[common])
 def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d_h, dMX,
                           state_grad_h, add_output, b0, b1):
     """Walk steps ``last`` down to ``first`` of the reset-before GRU for samples b0..b1-1.
@@ -183,3 +184,66 @@ def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d
                 dmx_r[j] = drh[j] * h_prev[j] * (r * (one - r))
         gemm(False, True, 1.0, dMX[t, b0:b1, : 2 * U], R_zr, 1.0, d_h_prev[b0:b1])  # dh += d_zr R_zr^T
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
+
+
+# -- the host adapter: what the numba host calls (see rnnlab.backends.numba.host) --------------
+
+
+class GRUAdapter(host.ProductCellAdapter):
+    """Gates z, r, hh in A (T, B, 3U); either reset variant."""
+
+    def unsupported(self, cell):
+        if not (cell.activation is activations.tanh and cell.recurrent_activation is activations.sigmoid):
+            return ("the GRU kernel implements activation='tanh' with recurrent_activation='sigmoid', "
+                    f"got {cell.activation.name!r} and {cell.recurrent_activation.name!r}")
+        return None
+
+    def forward(self, cell, x, states, mask, mode):
+        T, B, _ = x.shape
+        b_in, b_rec = cell.input_and_recurrent_bias()
+        A = host.project(x, cell.kernel, b_in if cell.use_bias else None)  # (T, B, 3U)
+        H = host.state_sequence(states[0], T)
+        outputs = host.MEMORY.empty(H[1:].shape, H.dtype)
+        extra = host.MEMORY.empty(H[1:].shape, H.dtype)  # mh_h (reset after) or r * h (reset before)
+        R, b_rec = host.writable(cell.recurrent_kernel), host.writable(b_rec)
+        if cell.reset_after:
+            block = lambda b0, b1: forward_reset_after(A, R, b_rec, H, extra, outputs, mask, mode, b0, b1)
+        else:
+            block = lambda b0, b1: forward_reset_before(A, R, H, extra, outputs, mask, mode, b0, b1)
+        host.over_samples(block, B, T, R)
+        return host.CellRun(x, mask, outputs, [H], A, extra)
+
+    def new_d_pre(self, cell, run):
+        """dMX (gradient of x K + b_in), and for reset_after also dMH (of h R + b_rec)."""
+        return [host.zeros_like(run.gates) for _ in range(2 if cell.reset_after else 1)]
+
+    def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
+        R, H = host.writable(cell.recurrent_kernel), run.states[0]
+        if cell.reset_after:
+            block = lambda b0, b1: backward_reset_after(
+                run.gates, H, run.extra, R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
+                d_pre[1], state_grads[0], add_output, b0, b1)
+        else:
+            block = lambda b0, b1: backward_reset_before(
+                run.gates, H, R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0], state_grads[0],
+                add_output, b0, b1)
+        host.over_samples(block, run.x.shape[1], last - first + 1, R)
+
+    def weight_grads(self, cell, run, d_pre, per_step=False):
+        dMX, h_prev = d_pre[0], run.states[0][:-1]
+        grads = [host.products(run.x, dMX, per_step)]
+        if cell.reset_after:
+            grads.append(host.products(h_prev, d_pre[1], per_step))
+        else:  # z and r multiply h; the candidate block multiplies r * h
+            U = cell.units
+            grads.append(np.concatenate([host.products(h_prev, dMX[..., : 2 * U], per_step),
+                                         host.products(run.extra, dMX[..., 2 * U :], per_step)], axis=-1))
+        if cell.use_bias:
+            sums = host.column_sums(dMX, per_step)
+            if cell.reset_after:
+                sums = np.stack([sums, host.column_sums(d_pre[1], per_step)], axis=-2)
+            grads.append(sums)
+        return grads
+
+
+adapter = GRUAdapter()

@@ -1,10 +1,11 @@
 """GRUCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device code.
 
 Gate order z, r, h (Keras).  Only the default activations (tanh, recurrent
-sigmoid) have kernels.  :mod:`rnnlab.kernels.cuda_backend` does the host side.
+sigmoid) have kernels.  :func:`adapter_for` gives the host
+(:mod:`rnnlab.backends.cuda.host`) one of two adapters, by ``reset_after``.
 
 ``reset_after=True`` (the default) fits the generic schedules of
-:mod:`rnnlab.kernels.cuda_scan`: one product ``h R`` per step.  With
+:mod:`rnnlab.backends.cuda.schedules`: one product ``h R`` per step.  With
 ``ax = x K + b_in`` and ``ah = h R + b_rec``::
 
     z  = sigmoid(ax_z + ah_z)      r = sigmoid(ax_r + ah_r)
@@ -16,8 +17,9 @@ Backward, with gh = dL/dh'::
     dax = [dz z(1-z), dr r(1-r), dph]      dah = [dz z(1-z), dr r(1-r), dph * r]
     dh = gh * z + dah R^T
 
-``reset_after=False`` needs the reset gate *before* the product with R_h, so a
-step has two dependent products and its own persistent kernels here::
+``reset_after=False`` (called reset_before here) needs the reset gate *before*
+the product with R_h, so a step has two dependent products and its own
+persistent kernels here::
 
     z = sigmoid(ax_z + (h R_z))    r = sigmoid(ax_r + (h R_r))
     hh = tanh(ax_h + (r * h) R_h)  h' = z * h + (1 - z) * hh       extra = r * h
@@ -28,17 +30,14 @@ step has two dependent products and its own persistent kernels here::
 
 import functools
 
+import numpy as np
 from numba import cuda
 
-import numpy as np
-
-from ...kernels import cuda_scan
-from ...kernels.cuda_device import numba_dtype, scalar_math, store
-
-G = 3  # gate blocks z, r, h
-L = 1  # state leaves: [h]
-GATE_NAMES = ("z", "r", "hh")
-MAXR = cuda_scan.MAXR
+from ...backends.cuda.adapter import CellAdapter, recurrent_gemm
+from ...backends.cuda.device import CONFIG
+from ...backends.cuda.masking import masked_backward, masked_forward, masked_passthrough, step_is_real
+from ...backends.cuda.primitives import numba_dtype, scalar_math, store
+from ...backends.cuda.schedules import MAXR
 
 
 @functools.lru_cache(maxsize=None)
@@ -77,33 +76,22 @@ def units(dtype_name):
     return forward_unit, backward_unit
 
 
-def kernels(dtype_name, tiles):
-    """Kernels of the reset_after=True GRU: persistent forward/backward and tiled steps."""
-    fwd, bwd = units(dtype_name)
-    return {
-        "persistent_forward": lambda r_in_shared: cuda_scan.persistent_forward(fwd, G, L, dtype_name, r_in_shared),
-        "persistent_backward": cuda_scan.persistent_backward(bwd, G, L, dtype_name, True),
-        "tiled_forward": cuda_scan.tiled_forward_step(fwd, G, L, dtype_name, *tiles),
-        "tiled_backward": cuda_scan.tiled_backward_step(bwd, G, L, dtype_name, True, *tiles),
-    }
+# -- reset_before (reset_after=False): two dependent products per step ---------------------
 
 
-# -- reset_after=False: two dependent products per step -------------------------------------
-
-
-def v1_forward_shared(rows, U, itemsize):
-    """Bytes of dynamic shared memory :func:`v1_forward` needs: h, r*h and (rows, 3U) products."""
+def reset_before_forward_shared(rows, U, itemsize):
+    """Bytes of dynamic shared memory :func:`reset_before_forward` needs: h, r*h and (rows, 3U) products."""
     return (2 * rows * U + rows * 3 * U) * itemsize
 
 
-def v1_backward_shared(rows, U, itemsize):
-    """Bytes of dynamic shared memory :func:`v1_backward` needs."""
-    return (5 * rows * U + rows * 3 * U) * itemsize
+def reset_before_backward_shared(rows, U, itemsize):
+    """Bytes of dynamic shared memory :func:`reset_before_backward` needs."""
+    return (4 * rows * U + rows * 3 * U) * itemsize
 
 
 @functools.lru_cache(maxsize=None)
-def v1_forward(dtype_name):
-    """Persistent forward of the reset_after=False GRU; arguments as ``cuda_scan.persistent_forward``."""
+def reset_before_forward(dtype_name):
+    """Persistent forward of the reset_before GRU; arguments as :func:`rnnlab.backends.cuda.schedules.persistent_forward`."""
     sigmoid, tanh, one, zero = scalar_math(dtype_name)
     nb = numba_dtype(dtype_name)
 
@@ -173,17 +161,8 @@ def v1_forward(dtype_name):
                     gates[t, b, U + u] = sh_m[r * GU + U + u]
                     gates[t, b, 2 * U + u] = hh
                     extra[t, b, u] = sh_rh[idx]
-                keep = True
-                if has_mask:
-                    keep = mask[t, b] != 0
-                if keep:
-                    o = h_new
-                else:
-                    h_new = h_prev
-                    o = zero
-                    if not zero_output and t > 0:
-                        o = out[t - 1, b, u]
-                out[t, b, u] = o
+                keep = step_is_real(mask, has_mask, t, b)
+                h_new, _ = masked_forward(keep, zero_output, out, t, b, u, h_prev, zero, h_new, zero)
                 sh_h[idx] = h_new
                 if record:
                     seq[0, t, b, u] = h_new
@@ -196,13 +175,13 @@ def v1_forward(dtype_name):
 
 
 @functools.lru_cache(maxsize=None)
-def v1_backward(dtype_name):
-    """Persistent backward of the reset_after=False GRU; arguments as ``cuda_scan.persistent_backward``.
+def reset_before_backward(dtype_name):
+    """Persistent backward of the reset_before GRU; arguments as :func:`rnnlab.backends.cuda.schedules.persistent_backward`.
 
     Writes dAX (T, B, 3U) = [dz', dr', dph] (dK, the bias and dx follow from it;
     dR_zr = h^T dAX[:, :2U] and dR_h = (r h)^T dAX[:, 2U:]).  dAH is unused.
     """
-    sigmoid, tanh, one, zero = scalar_math(dtype_name)
+    _sigmoid, _tanh, one, zero = scalar_math(dtype_name)
     nb = numba_dtype(dtype_name)
 
     @cuda.jit
@@ -221,9 +200,8 @@ def v1_backward(dtype_name):
         sh_dh = sh[0:n]
         sh_carry = sh[n : 2 * n]
         sh_direct = sh[2 * n : 3 * n]
-        sh_gh = sh[3 * n : 4 * n]  # dL/dh' at this step (0 where masked)
-        sh_drh = sh[4 * n : 5 * n]  # d(r h)
-        sh_da = sh[5 * n : 5 * n + rows * GU]  # [dz', dr', dph]
+        sh_drh = sh[3 * n : 4 * n]  # d(r h)
+        sh_da = sh[4 * n : 4 * n + rows * GU]  # [dz', dr', dph]
         acc = cuda.local.array(MAXR, nb)
         full = truncate >= T
         n_sweeps = 1 if full else T
@@ -243,19 +221,10 @@ def v1_backward(dtype_name):
                     d_o = sh_carry[idx]
                     if full or t == last:
                         d_o += d_out[t, b, u]
-                    keep = True
-                    if has_mask:
-                        keep = mask[t, b] != 0
+                    keep = step_is_real(mask, has_mask, t, b)
                     dh = sh_dh[idx]
-                    if keep:
-                        d_cell = d_o
-                        sh_carry[idx] = zero
-                        gh = d_cell + dh
-                    else:
-                        d_cell = zero
-                        sh_carry[idx] = d_o if carries_output else zero
-                        gh = zero
-                    store(state_grads, (0, t, b, u), dh + d_cell, mode)
+                    gh, _, d_state, sh_carry[idx] = masked_backward(keep, carries_output, d_o, dh, zero, zero)
+                    store(state_grads, (0, t, b, u), d_state, mode)
                     h_prev = seq[0, t - 1, b, u] if t > 0 else s0[0, b, u]
                     zg = gates[t, b, u]
                     hh = gates[t, b, 2 * U + u]
@@ -265,8 +234,7 @@ def v1_backward(dtype_name):
                     store(dAX, (t, b, 2 * U + u), dph, mode)
                     sh_da[r * GU + u] = dpz
                     sh_da[r * GU + 2 * U + u] = dph
-                    sh_gh[idx] = gh
-                    sh_direct[idx] = gh * zg if keep else dh
+                    sh_direct[idx], _ = masked_passthrough(keep, gh * zg, zero, dh, zero)
                 cuda.syncthreads()
                 # d(r h) = dph R_h^T
                 for idx in range(tid, nr * U, nt):
@@ -307,3 +275,114 @@ def v1_backward(dtype_name):
             cuda.syncthreads()
 
     return kernel
+
+
+# -- what the host needs to know -------------------------------------------------------------
+
+
+class GRUAdapter(CellAdapter):
+    """What both GRU variants share: three gate blocks z, r, h and state [h]."""
+
+    G = 3  # gate blocks z, r, h
+    L = 1  # state leaves: [h]
+    gate_names = ("z", "r", "hh")
+    required_activations = {"activation": "tanh", "recurrent_activation": "sigmoid"}
+
+
+class ResetAfterGRUAdapter(GRUAdapter):
+    """reset_after=True: the generic schedules, with the recurrent bias row and its own gradient dAH."""
+
+    name = "GRUCell(reset_after=True)"
+    separate_dah = True  # dah_h = dph * r, while dax_h = dph
+
+    def units(self, dtype_name):
+        return units(dtype_name)
+
+    def host_weights(self, cell):
+        """The bias (2, 3U) is [b_in, b_rec]: b_rec is added to h R before the reset gate acts."""
+        K, R, *bias = cell.weights
+        if bias:
+            return K, R, bias[0][0], bias[0][1]
+        zeros = np.zeros(R.shape[1], dtype=K.dtype)
+        return K, R, zeros, zeros
+
+    def weight_gradients(self, cell, g, dev):
+        """The bias gradient stacks its two rows, (2, 3U), as the bias does."""
+        weights = super().weight_gradients(cell, g, dev)
+        if cell.use_bias:
+            weights[2] = np.stack([weights[2], dev.to_host(g.db_rec)])
+        return weights
+
+    def per_step_weight_gradients(self, cell, x, h_prev, dAX, dAH, record):
+        per = super().per_step_weight_gradients(cell, x, h_prev, dAX, dAH, record)
+        if cell.use_bias:
+            per[2] = np.stack([per[2], dAH.sum(axis=1)], axis=1)  # (T, 2, 3U)
+        return per
+
+
+class ResetBeforeGRUAdapter(GRUAdapter):
+    """reset_after=False: its own persistent kernels, and dR in two parts.
+
+    R_zr = R[:, :2U] multiplies h and R_h = R[:, 2U:] multiplies r * h (the
+    recorded ``extra``), so dR_zr = h^T dAX[:, :2U] and dR_h = (r h)^T dAX[:, 2U:].
+    """
+
+    name = "GRUCell(reset_after=False)"
+    paths = ("persistent",)
+    persistent_r_in_shared = False
+
+    def unsupported(self, cell):
+        problem = super().unsupported(cell)
+        if problem is not None:
+            return problem
+        limit = CONFIG["shared_limit"]
+        if reset_before_backward_shared(1, cell.units, np.dtype(cell.dtype).itemsize) > limit:
+            return (f"backend 'cuda' runs GRUCell(reset_after=False) in one persistent kernel, which holds "
+                    f"{cell.units} units only up to {limit} bytes of shared memory; "
+                    "use reset_after=True or fewer units")
+        return None
+
+    def kernels(self, dtype_name, geometry):
+        return reset_before_forward(dtype_name), reset_before_backward(dtype_name)
+
+    def persistent_shared(self, rows, units, itemsize, r_in_shared):
+        return reset_before_forward_shared(rows, units, itemsize), reset_before_backward_shared(rows, units, itemsize)
+
+    def persistent_threads(self, rows, units):
+        """The forward's widest loop is over the 2U columns of R_zr."""
+        return max(2 * units, rows * units), max(3 * units, rows * units)
+
+    def recurrent_weight_gradient(self, dev, fw, dAX, dAH):
+        """(dR_zr (U, 2U), dR_h (U, U)) on the device."""
+        T, B, GU = dAX.shape
+        U = GU // 3
+        dR_zr, dR_h = dev.empty((U, 2 * U), fw.W.dtype), dev.empty((U, U), fw.W.dtype)
+        recurrent_gemm(dev, fw.s0[0], fw.seq[0], dAX, dR_zr, 0, 2 * U)
+        dev.gemm(fw.extra.reshape(T * B, U), dAX.reshape(T * B, GU)[:, 2 * U :], dR_h, trans_a=True)  # (r h)^T dph
+        return dR_zr, dR_h
+
+    def weight_gradients(self, cell, g, dev):
+        dR_zr, dR_h = g.dR
+        weights = [dev.to_host(g.dK), np.concatenate([dev.to_host(dR_zr), dev.to_host(dR_h)], axis=1)]
+        if cell.use_bias:
+            weights.append(dev.to_host(g.db_in))
+        return weights
+
+    def per_step_weight_gradients(self, cell, x, h_prev, dAX, dAH, record):
+        U = dAX.shape[2] // 3
+        rh = record.extra()  # (T, B, U): r * h, what R_h multiplies
+        per = [np.einsum("tbf,tbg->tfg", x, dAX),
+               np.concatenate([np.einsum("tbu,tbg->tug", h_prev, dAX[:, :, : 2 * U]),
+                               np.einsum("tbu,tbg->tug", rh, dAX[:, :, 2 * U :])], axis=2)]
+        if cell.use_bias:
+            per.append(dAX.sum(axis=1))
+        return per
+
+
+_RESET_AFTER = ResetAfterGRUAdapter()
+_RESET_BEFORE = ResetBeforeGRUAdapter()
+
+
+def adapter_for(cell):
+    """The CUDA adapter of a GRUCell: reset_after and reset_before run different kernels."""
+    return _RESET_AFTER if cell.reset_after else _RESET_BEFORE

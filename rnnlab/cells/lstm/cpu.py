@@ -1,6 +1,6 @@
 """LSTMCell on the CPU: the time loops of ``cell.py``'s equations as ``@njit`` kernels.
 
-The host side (:mod:`rnnlab.kernels.numba_backend`) does the big matrix
+The host (:mod:`rnnlab.backends.numba.host`, through :data:`adapter` below) does the big matrix
 products: ``A = X K + b`` for every timestep at once before :func:`forward`,
 and ``dK = X^T dA``, ``dR = H^T dA``, ``db``, ``dX = dA K^T`` after
 :func:`backward`.  What is left is sequential, and runs here:
@@ -8,7 +8,7 @@ and ``dK = X^T dA``, ``dR = H^T dA``, ``db``, ``dX = dA K^T`` after
 * one BLAS gemm per step, ``a += h R``, written into memory allocated
   before the loop (nothing is allocated inside it);
 * one fused loop over the gates that vectorizes (rational tanh/sigmoid in
-  float32, see :mod:`rnnlab.kernels.common`).
+  float32, see :mod:`rnnlab.backends.numba.common`).
 
 Samples never interact, so each kernel runs the samples ``b0 <= b < b1``
 only: the host runs blocks of samples in threads (the kernels release the GIL).
@@ -19,14 +19,15 @@ Keras; ``A[t, b, k*U + j]`` is gate k of unit j.
 
 import numpy as np
 
-from ...kernels import common
-from ...kernels.blas import gemm
-from ...kernels.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient, sigmoid,
-                               step_state_gradient, tanh)
-from ...kernels.jit import kernel
+from ... import activations
+from ...backends.numba import common, host
+from ...backends.numba.blas import gemm
+from ...backends.numba.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient,
+                                      sigmoid, step_state_gradient, tanh)
+from ...backends.numba.jit import jit
 
 
-@kernel(depends=[common])
+@jit(depends=[common])
 def forward(A, R, H, C, outputs, mask, output_mode, b0, b1):
     """Run T steps for samples b0..b1-1: the gates overwrite A; states and outputs fill H, C, outputs.
 
@@ -60,7 +61,7 @@ def forward(A, R, H, C, outputs, mask, output_mode, b0, b1):
         mask_outputs(t, mask, output_mode, outputs, b0, b1)
 
 
-@kernel(depends=[common])
+@jit(depends=[common])
 def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
              state_grad_h, state_grad_c, add_output, b0, b1):
     """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``LSTMCell.backward`` does one step.
@@ -102,3 +103,34 @@ def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
                 dc_b[j] = dc * f + (zero if keep else dc_b[j])
         gemm(False, True, 1.0, dA[t, b0:b1], R, 0.0, d_h_prev[b0:b1])  # dh = da R^T
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
+
+
+# -- the host adapter: what the numba host calls (see rnnlab.backends.numba.host) --------------
+
+
+class LSTMAdapter(host.ProductCellAdapter):
+    """Gates i, f, g, o in A (T, B, 4U); states [h, c]; the default weight gradients."""
+
+    def unsupported(self, cell):
+        if not (cell.activation is activations.tanh and cell.recurrent_activation is activations.sigmoid):
+            return ("the LSTM kernel implements activation='tanh' with recurrent_activation='sigmoid', "
+                    f"got {cell.activation.name!r} and {cell.recurrent_activation.name!r}")
+        return None
+
+    def forward(self, cell, x, states, mask, mode):
+        T, B, _ = x.shape
+        A = host.project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, 4U)
+        H, C = host.state_sequence(states[0], T), host.state_sequence(states[1], T)
+        outputs = host.MEMORY.empty(H[1:].shape, H.dtype)
+        R = host.writable(cell.recurrent_kernel)
+        host.over_samples(lambda b0, b1: forward(A, R, H, C, outputs, mask, mode, b0, b1), B, T, R)
+        return host.CellRun(x, mask, outputs, [H, C], A)
+
+    def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
+        R = host.writable(cell.recurrent_kernel)
+        host.over_samples(lambda b0, b1: backward(
+            run.gates, run.states[1], R, d_outputs, run.mask, carry, first, last, d_states[0], d_states[1],
+            d_pre[0], state_grads[0], state_grads[1], add_output, b0, b1), run.x.shape[1], last - first + 1, R)
+
+
+adapter = LSTMAdapter()

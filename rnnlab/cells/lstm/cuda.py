@@ -1,8 +1,8 @@
 """LSTMCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device functions.
 
-One unit u of one batch row per call; :mod:`rnnlab.kernels.cuda_scan` runs
-them in its persistent and tiled schedules, and
-:mod:`rnnlab.kernels.cuda_backend` does the host side.  Only the default
+One unit u of one batch row per call; :mod:`rnnlab.backends.cuda.schedules` runs
+them in its persistent and tiled schedules, and :func:`adapter_for` tells the
+host (:mod:`rnnlab.backends.cuda.host`) the rest.  Only the default
 activations (tanh, recurrent sigmoid) have a kernel.  Gate order i, f, c, o
 (Keras); the bias is folded into the input projection, so ``ah`` is ``h R``.
 
@@ -24,12 +24,8 @@ import functools
 
 from numba import cuda
 
-from ...kernels import cuda_scan
-from ...kernels.cuda_device import scalar_math
-
-G = 4  # gate blocks i, f, c, o
-L = 2  # state leaves: [h, c]
-GATE_NAMES = ("i", "f", "g", "o")
+from ...backends.cuda.adapter import CellAdapter
+from ...backends.cuda.primitives import scalar_math
 
 
 @functools.lru_cache(maxsize=None)
@@ -70,12 +66,22 @@ def units(dtype_name):
     return forward_unit, backward_unit
 
 
-def kernels(dtype_name, tiles):
-    """The kernels for this cell: persistent forward/backward and tiled steps."""
-    fwd, bwd = units(dtype_name)
-    return {
-        "persistent_forward": lambda r_in_shared: cuda_scan.persistent_forward(fwd, G, L, dtype_name, r_in_shared),
-        "persistent_backward": cuda_scan.persistent_backward(bwd, G, L, dtype_name, False),
-        "tiled_forward": cuda_scan.tiled_forward_step(fwd, G, L, dtype_name, *tiles),
-        "tiled_backward": cuda_scan.tiled_backward_step(bwd, G, L, dtype_name, False, *tiles),
-    }
+class LSTMAdapter(CellAdapter):
+    """Four gate blocks, state [h, c]; the weights are as the defaults expect."""
+
+    name = "LSTMCell"
+    G = 4  # gate blocks i, f, c, o
+    L = 2  # state leaves: [h, c]
+    gate_names = ("i", "f", "g", "o")
+    required_activations = {"activation": "tanh", "recurrent_activation": "sigmoid"}
+
+    def units(self, dtype_name):
+        return units(dtype_name)
+
+
+_ADAPTER = LSTMAdapter()
+
+
+def adapter_for(cell):
+    """The CUDA adapter of an LSTMCell."""
+    return _ADAPTER

@@ -1,11 +1,11 @@
 """SimpleRNNCell on the CPU: the time loops of ``cell.py``'s equation as ``@njit`` kernels.
 
-The host side (:mod:`rnnlab.kernels.numba_backend`) computes
+The host (:mod:`rnnlab.backends.numba.host`, through :data:`adapter` below) computes
 ``A = X K + b`` for every timestep before :func:`forward`, and the weight and
 input gradients (one GEMM each) after :func:`backward`.  Each step here adds
 ``h R`` into A with BLAS gemm (no allocation) and applies the activation in a
 loop that vectorizes.  The activation arrives as an integer code
-(:data:`rnnlab.kernels.common.ACTIVATION_CODES`).
+(:data:`rnnlab.backends.numba.common.ACTIVATION_CODES`).
 
 Samples never interact, so each kernel runs the samples ``b0 <= b < b1``
 only: the host runs blocks of samples in threads (the kernels release the GIL).
@@ -15,14 +15,15 @@ Layouts: T steps, B samples, U units.
 
 import numpy as np
 
-from ...kernels import common
-from ...kernels.blas import gemm
-from ...kernels.common import (activate, activation_grad, carry_masked_states, copy_rows, mask_outputs,
-                               output_gradient, step_state_gradient)
-from ...kernels.jit import kernel
+from ... import activations
+from ...backends.numba import common, host
+from ...backends.numba.blas import gemm
+from ...backends.numba.common import (ACTIVATION_CODES, activate, activation_grad, carry_masked_states,
+                                      copy_rows, mask_outputs, output_gradient, step_state_gradient)
+from ...backends.numba.jit import jit
 
 
-@kernel(depends=[common])
+@jit(depends=[common])
 def forward(A, R, H, outputs, mask, output_mode, activation, b0, b1):
     """Run T steps of ``h' = act(x K + h R + b)`` for samples b0..b1-1.
 
@@ -42,7 +43,7 @@ def forward(A, R, H, outputs, mask, output_mode, activation, b0, b1):
         mask_outputs(t, mask, output_mode, outputs, b0, b1)
 
 
-@kernel(depends=[common])
+@jit(depends=[common])
 def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state_grad_h, add_output,
              activation, b0, b1):
     """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``SimpleRNNCell.backward`` does one step.
@@ -71,3 +72,34 @@ def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state
                 da[j] = g * activation_grad(activation, a[j], h_new[j])
         gemm(False, True, 1.0, dA[t, b0:b1], R, 0.0, d_h_prev[b0:b1])  # dh = da R^T
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
+
+
+# -- the host adapter: what the numba host calls (see rnnlab.backends.numba.host) --------------
+
+
+class SimpleRNNAdapter(host.ProductCellAdapter):
+    """Pre-activations in A (T, B, U); any activation in ACTIVATION_CODES; the default weight gradients."""
+
+    def unsupported(self, cell):
+        name = cell.activation.name
+        if name not in ACTIVATION_CODES or cell.activation is not activations.get(name):
+            return f"the SimpleRNN kernel implements the activations {sorted(ACTIVATION_CODES)}, got {name!r}"
+        return None
+
+    def forward(self, cell, x, states, mask, mode):
+        T, B, _ = x.shape
+        A = host.project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, U)
+        H = host.state_sequence(states[0], T)
+        outputs = host.MEMORY.empty(H[1:].shape, H.dtype)
+        R, code = host.writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.activation.name]
+        host.over_samples(lambda b0, b1: forward(A, R, H, outputs, mask, mode, code, b0, b1), B, T, R)
+        return host.CellRun(x, mask, outputs, [H], A)
+
+    def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
+        R, code = host.writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.activation.name]
+        host.over_samples(lambda b0, b1: backward(
+            run.gates, run.states[0], R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
+            state_grads[0], add_output, code, b0, b1), run.x.shape[1], last - first + 1, R)
+
+
+adapter = SimpleRNNAdapter()

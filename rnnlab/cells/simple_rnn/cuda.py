@@ -1,9 +1,10 @@
 """SimpleRNNCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device functions.
 
-One unit u of one batch row per call; :mod:`rnnlab.kernels.cuda_scan` runs
-them in its persistent and tiled schedules, and
-:mod:`rnnlab.kernels.cuda_backend` does the host side.  Only the default
-``activation="tanh"`` has a kernel.
+One unit u of one batch row per call; :mod:`rnnlab.backends.cuda.schedules` runs
+them in its persistent and tiled schedules.  :func:`adapter_for` tells the
+host (:mod:`rnnlab.backends.cuda.host`) the rest; every default of
+:class:`~rnnlab.backends.cuda.adapter.CellAdapter` fits this cell.  Only the
+default ``activation="tanh"`` has a kernel.
 
 Forward::
 
@@ -20,12 +21,8 @@ import functools
 
 from numba import cuda
 
-from ...kernels import cuda_scan
-from ...kernels.cuda_device import scalar_math
-
-G = 1  # gate blocks in K and R
-L = 1  # state leaves: [h]
-GATE_NAMES = ()
+from ...backends.cuda.adapter import CellAdapter
+from ...backends.cuda.primitives import scalar_math
 
 
 @functools.lru_cache(maxsize=None)
@@ -48,12 +45,20 @@ def units(dtype_name):
     return forward_unit, backward_unit
 
 
-def kernels(dtype_name, tiles):
-    """The four kernels for this cell: persistent forward/backward (R in shared memory or not) and tiled steps."""
-    fwd, bwd = units(dtype_name)
-    return {
-        "persistent_forward": lambda r_in_shared: cuda_scan.persistent_forward(fwd, G, L, dtype_name, r_in_shared),
-        "persistent_backward": cuda_scan.persistent_backward(bwd, G, L, dtype_name, False),
-        "tiled_forward": cuda_scan.tiled_forward_step(fwd, G, L, dtype_name, *tiles),
-        "tiled_backward": cuda_scan.tiled_backward_step(bwd, G, L, dtype_name, False, *tiles),
-    }
+class SimpleRNNAdapter(CellAdapter):
+    """One gate block, state [h], kernel, recurrent kernel and bias as the defaults expect."""
+
+    name = "SimpleRNNCell"
+    G = 1  # gate blocks in K and R
+    L = 1  # state leaves: [h]
+
+    def units(self, dtype_name):
+        return units(dtype_name)
+
+
+_ADAPTER = SimpleRNNAdapter()
+
+
+def adapter_for(cell):
+    """The CUDA adapter of a SimpleRNNCell."""
+    return _ADAPTER

@@ -1,8 +1,8 @@
-"""The CPU side of :mod:`rnnlab.ensemble`: one numba ``prange`` over the networks.
+"""The CPU half of :mod:`rnnlab.ensemble` (``backend="numba"``): one numba ``prange`` over the networks.
 
 Each network runs its own time loop (forward, then backward when gradients are
 asked for) in one thread, in preallocated per-network buffers.  Imported, and
-compiled (``cache=True``), on the first CPU ``ensemble.simulate``.
+compiled (cached on disk), on the first CPU ``ensemble.simulate``.
 """
 
 import math
@@ -10,10 +10,13 @@ import math
 import numba
 import numpy as np
 
+from ..backends.numba.jit import kernel
+
 LOSS_CODES = {"final": 0, "mean": 1}
 
 
-@numba.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+# fastmath off: the sums keep their written order, so results do not depend on vectorization
+@kernel(parallel=True, fastmath=False)
 def _ensemble(K, R, b, x, x_per_network, h0, loss_kind, want_grads, keep_traj,
               traj, final, mean_abs, loss, dK, dR, db, dh0, grad_norm, grad_h0_norm):
     N, H = h0.shape

@@ -2,9 +2,9 @@
 
 ::
 
-    from rnnlab.kernels.blas import gemm
+    from rnnlab.backends.numba.blas import gemm
 
-    @kernel
+    @jit
     def step(...):
         gemm(False, False, 1.0, h, R, 1.0, z)   # z += h @ R, no allocation
         gemm(True, False, 1.0, x, dz, 1.0, dW)  # dW += x.T @ dz
@@ -24,7 +24,7 @@
   ``beta == 0``, ``C``'s old contents are ignored, NaNs included.
 * It returns nothing and allocates nothing, so it is safe in a time loop.
   ``A @ B`` inside ``@njit`` allocates a new array on every call.
-* Callable from Python too (it is itself a cached ``@kernel``).
+* Callable from Python too (it is itself a cached ``@jit``).
 
 How BLAS is reached: ``scipy.linalg.cython_blas`` exports Fortran ``sgemm``
 and ``dgemm``.  They take every argument by pointer and use column-major
@@ -58,7 +58,7 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import get_cython_function_address, intrinsic
 
-from .jit import kernel
+from .jit import jit
 
 __all__ = ["gemm", "blas_threads", "SYMBOLS"]
 
@@ -149,7 +149,7 @@ def _fortran_gemv(typingctx, trans, m, n, alpha, X, ldx, x, incx, beta, y, incy)
     return signature, codegen
 
 
-@kernel
+@jit
 def _row_major(X):
     """(transposed, ld): how BLAS can read ``X`` as a row-major matrix with leading dimension ld.
 
@@ -169,7 +169,7 @@ def _row_major(X):
                      "(C- or F-ordered, or a slice of one); copy it first")
 
 
-@kernel
+@jit
 def _gemm_row_major_c(trans_a, trans_b, M, N, K, alpha, A, B, beta, C, ldc):
     """C (M, N), row-major with leading dimension ldc, = alpha op(A) op(B) + beta C."""
     a_t, lda = _row_major(A)
@@ -207,7 +207,7 @@ SMALL_PRODUCT = 128
 SMALL_ROW_PRODUCT = 1024
 
 
-@kernel
+@jit
 def _small_gemm(trans_a, trans_b, alpha, A, B, beta, C):
     """C = alpha op(A) op(B) + beta C as plain loops, for small matrices.
 
@@ -236,7 +236,7 @@ def _small_gemm(trans_a, trans_b, alpha, A, B, beta, C):
                     c[j] += a * b[j]
 
 
-@kernel
+@jit
 def gemm(trans_a, trans_b, alpha, A, B, beta, C):
     """C = alpha * op(A) @ op(B) + beta * C in place; op(X) = X.T if its flag is true.
 

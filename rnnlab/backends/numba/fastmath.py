@@ -5,10 +5,10 @@ libm calls and an elementwise loop that uses them cannot use SIMD.  The
 functions here use only ``+ - * /``, ``floor``, ``copysign``, compares and
 an exponent bit-cast.  LLVM vectorizes a loop such as::
 
-    @kernel
+    @jit
     def gates(z, out):
         for i in range(z.size):
-            out[i] = tanh(z[i])          # rnnlab.kernels.fastmath.tanh
+            out[i] = tanh(z[i])          # rnnlab.backends.numba.fastmath.tanh
 
 (``benchmarks/bench_primitives.py`` checks the assembly for packed
 instructions and times it against ``np.tanh`` and ``math.tanh``.)
@@ -52,7 +52,7 @@ API:
   ``sigmoid_array(x)`` are the allocating Python conveniences.
 
 The scalar functions are compiled with ``fastmath={"contract"}`` only
-(:data:`rnnlab.kernels.jit.SCALAR_OPTIONS`), whatever flags the calling
+(:data:`rnnlab.backends.numba.jit.SCALAR_OPTIONS`), whatever flags the calling
 kernel uses.  A reassociation could undo the exact range reduction.
 """
 
@@ -65,7 +65,7 @@ from numba import njit, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
-from .jit import SCALAR_OPTIONS, kernel
+from .jit import SCALAR_OPTIONS, jit
 
 __all__ = [
     "tanh", "sigmoid", "tanh_grad", "sigmoid_grad",
@@ -180,7 +180,7 @@ def _implementation(name, x):
     if x in _IMPLS:
         return _IMPLS[x][name]
     if isinstance(x, types.Number):  # ints, bools, float16, complex: say so
-        raise TypingError(f"rnnlab.kernels.fastmath.{name} takes float32 or float64, got {x}")
+        raise TypingError(f"rnnlab.backends.numba.fastmath.{name} takes float32 or float64, got {x}")
     return None
 
 
@@ -232,7 +232,7 @@ def _overload_sigmoid_grad(s):
     return _implementation("sigmoid_grad", s)
 
 
-@kernel
+@jit
 def tanh_into(x, out):
     """out[...] = tanh(x) elementwise; x and out C-contiguous, same shape and float dtype."""
     xs, outs = x.reshape(x.size), out.reshape(out.size)
@@ -240,7 +240,7 @@ def tanh_into(x, out):
         outs[i] = tanh(xs[i])
 
 
-@kernel
+@jit
 def sigmoid_into(x, out):
     """out[...] = sigmoid(x) elementwise; x and out C-contiguous, same shape and float dtype."""
     xs, outs = x.reshape(x.size), out.reshape(out.size)

@@ -19,12 +19,12 @@ loss with respect to the weights (K, R, b) and to the initial state::
     loss="final":  L_n = 1/2 |h_T|^2
     loss="mean":   L_n = 1/(2T) sum_t |h_t|^2
 
-The CPU runs a numba ``prange`` kernel over the networks
-(:mod:`rnnlab.ensemble_cpu`); a GPU runs one block per network, all in one
-launch (:mod:`rnnlab.ensemble_cuda`, through
-:mod:`rnnlab.kernels.cuda_backend`).  ``backend="auto"`` picks the GPU only
-when a real one is present.  Nothing is imported or compiled until the first
-call.
+``backend="numba"`` runs a numba ``prange`` kernel over the networks on the
+CPU (:mod:`rnnlab.ensemble.cpu`); ``backend="cuda"`` runs one block per
+network on a GPU, all in one launch (:mod:`rnnlab.ensemble.cuda`).
+``backend="auto"`` picks the GPU only when a real one is present.  The old
+spelling ``backend="cpu"`` still means ``"numba"``.  Nothing is imported or
+compiled until the first call.
 
 Example: an edge-of-chaos sweep (see ``docs/gpu.md``)::
 
@@ -44,10 +44,12 @@ Example: an edge-of-chaos sweep (see ``docs/gpu.md``)::
 
 import numpy as np
 
-from . import validation
+from .. import validation
 
 LOSSES = ("final", "mean")
-BACKENDS = ("auto", "cpu", "cuda")
+BACKENDS = ("auto", "numba", "cuda")
+#: Older spellings of a backend name, still accepted.
+BACKEND_ALIASES = {"cpu": "numba"}
 
 
 class Ensemble:
@@ -162,7 +164,7 @@ class EnsembleResult:
         grad_h0_norm: (N,) |dL/dh_0|, or None.
         grads: with ``return_grads``, a dict of ``kernel`` (N, F, H),
             ``recurrent_kernel`` (N, H, H), ``bias`` (N, H), ``h0`` (N, H).
-        backend: ``"cpu"`` or ``"cuda"``.
+        backend: ``"numba"`` or ``"cuda"``.
     """
 
     def __init__(self, final_state, trajectories, mean_abs, loss, grad_norm, grad_h0_norm, grads, backend):
@@ -193,6 +195,7 @@ def simulate(ensemble, x=None, steps=None, h0=None, trajectories=False, gradient
         raise TypeError(f"simulate takes an Ensemble (see random_networks), got {type(ensemble).__name__}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    backend = BACKEND_ALIASES.get(backend, backend)
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     dtype, n, units, features = ensemble.dtype, ensemble.n, ensemble.units, ensemble.features
@@ -222,29 +225,21 @@ def simulate(ensemble, x=None, steps=None, h0=None, trajectories=False, gradient
         if h0.shape != (n, units):
             raise ValueError(f"expected h0 of shape (networks, units) = {(n, units)}, got {h0.shape}")
         h0 = np.ascontiguousarray(h0)
+    from ..backends.cuda import device as cuda_device  # cheap: imports no numba
+
     if backend == "auto":
-        backend = "cuda" if _gpu_available() else "cpu"
+        backend = "cuda" if cuda_device.gpu_available() else "numba"
     options = dict(trajectories=bool(trajectories), gradients=bool(gradients or return_grads), loss=loss,
                    return_grads=bool(return_grads))
     if backend == "cuda":
-        from .kernels import cuda_backend
-
-        problem = cuda_backend.availability_problem()
+        problem = cuda_device.availability_problem()
         if problem is not None:
             raise ValueError(f"ensemble backend 'cuda' is not available: {problem}")
-        raw = cuda_backend.ensemble_run(ensemble, x, h0, **options)
+        from . import cuda as ensemble_cuda
+
+        raw = ensemble_cuda.run(ensemble, x, h0, **options)
     else:
-        from . import ensemble_cpu
+        from . import cpu as ensemble_cpu
 
         raw = ensemble_cpu.run(ensemble, x, h0, **options)
     return EnsembleResult(backend=backend, **raw)
-
-
-def _gpu_available():
-    import importlib.util
-
-    if importlib.util.find_spec("numba_cuda") is None:
-        return False
-    from .kernels import cuda_backend
-
-    return cuda_backend.gpu_available()

@@ -25,7 +25,7 @@ backward) as a small ``@njit`` function on (batch, ...) arrays::
 The cell names them ``numba_step`` and ``numba_backward`` (usually
 ``staticmethod``s) and is registered once::
 
-    rnnlab.kernels.scan.register(MyCell)   # backend="numba" and "auto" now run it here
+    rnnlab.backends.numba.custom_scan.register(MyCell)   # backend="numba" and "auto" now run it here
 
 The readable ``call``/``forward``/``backward`` remain the specification (and
 ``bptt`` still requires the Python ``backward``).  Without ``numba_backward``,
@@ -43,10 +43,12 @@ new process only compiles the small loop around them.
 
 import numpy as np
 
-from .. import backends, bptt, nest
-from ..layers import SequenceRun
+from ... import nest
+from ...cells import registry
+from ...types import Gradients, SequenceRun, Tape, truncated_sweeps
+from .. import python
 from .common import REPEAT, ZERO, carry_masked_states, mask_outputs, output_gradient, step_state_gradient
-from .jit import kernel
+from .jit import jit
 
 __all__ = ["register", "forward_loop", "backward_loop", "LOOPS", "unsupported", "scan", "backward"]
 
@@ -59,7 +61,7 @@ def register(cell_class):
 
     Returns the class, so it also works as a class decorator.
     """
-    backends.register_kernel("numba", cell_class, __name__)
+    registry.declare_backend(cell_class, "numba", __name__)
     return cell_class
 
 
@@ -73,7 +75,7 @@ def forward_loop(step):
     key = ("forward", step)
     if key not in LOOPS:
 
-        @kernel(cache=False)  # closes over `step`: not cacheable across processes
+        @jit(cache=False)  # closes over `step`: not cacheable across processes
         def loop(X, S, weights, params, outputs, caches, mask, output_mode):
             for t in range(X.shape[0]):
                 step(X[t], S[t], weights, params, S[t + 1], outputs[t], caches[t])
@@ -99,7 +101,7 @@ def backward_loop(step_backward):
     key = ("backward", step_backward)
     if key not in LOOPS:
 
-        @kernel(cache=False)
+        @jit(cache=False)
         def loop(X, S, weights, params, caches, d_outputs, mask, carry_output, first, last,
                  d_state, d_carry, d_X, d_weights, state_grads, out_start, out_stop):
             B, width = d_state.shape
@@ -130,7 +132,7 @@ def backward_loop(step_backward):
 def unsupported(cell):
     if getattr(cell, "numba_step", None) is None:
         return (f"{type(cell).__name__} has no numba_step, so the generic numba scan cannot run it "
-                "(see rnnlab.kernels.scan)")
+                "(see rnnlab.backends.numba.custom_scan)")
     return None
 
 
@@ -155,19 +157,19 @@ def _split(array, sizes):
 class ScanRecord:
     """What the generic scan keeps for BPTT: inputs, states of every step and the step caches."""
 
-    def __init__(self, cell, X, S, caches, mask):
-        self.cell, self.X, self.S, self.caches, self.mask = cell, X, S, caches, mask
+    def __init__(self, layer, X, S, caches, mask):
+        self.layer, self.X, self.S, self.caches, self.mask = layer, X, S, caches, mask
 
     def stacked_states(self):
         """Flat list of (T, B, size): the states after every step."""
-        return _split(self.S[1:], nest.flatten(self.cell.state_size))
+        return _split(self.S[1:], nest.flatten(self.layer.cell.state_size))
 
     def gates(self, cell):
         """``{name: (T, B, U)}``: for a custom cell, from a replay of its readable forward."""
         if not cell.gate_names:
             return {}
         run = SequenceRun(self.X, _split(self.S[0], nest.flatten(cell.state_size)), self.mask)
-        return backends.python_scan(cell, run, False, record=True)[2].gates(cell)
+        return python.scan(self.layer, run, record=True)[2].gates(cell)
 
 
 def scan(layer, sequence_run, record=False):
@@ -186,7 +188,7 @@ def scan(layer, sequence_run, record=False):
     forward_loop(cell.numba_step)(X, S, _weights(cell), _params(cell), outputs, caches, mask, mode)
     final_states = _split(S[-1], sizes)
     if record:
-        return outputs, final_states, ScanRecord(cell, X, S, caches, mask)
+        return outputs, final_states, ScanRecord(layer, X, S, caches, mask)
     return outputs, final_states
 
 
@@ -230,24 +232,18 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
             d_initial[...] += d_state
 
     d_final_flat = np.concatenate(d_final, axis=1).astype(X.dtype)
-    if truncate is None or truncate >= T:
-        sweep(d_outputs, T - 1, 0, d_final_flat.copy())
-    else:
-        only_origin = np.zeros_like(d_outputs)
-        for origin in range(T):
-            only_origin[origin] = d_outputs[origin]
-            d_state = d_final_flat.copy() if origin == T - 1 else np.zeros_like(d_final_flat)
-            sweep(only_origin, origin, max(0, origin - truncate + 1), d_state)
-            only_origin[origin] = 0
+    truncated_sweeps(d_outputs, truncate, lambda d_out, last, first, with_final: sweep(
+        d_out, last, first, d_final_flat.copy() if with_final else np.zeros_like(d_final_flat)))
     per_step_weights = None
     if per_step:
         per_step_weights = [np.stack([steps[t][k] for t in range(T)]) for k in range(len(weights))]
-    return bptt.Gradients(totals, d_X, _split(d_initial, sizes), _split(state_grads, sizes), per_step_weights)
+    return Gradients(totals, d_X, _split(d_initial, sizes), _split(state_grads, sizes), per_step_weights)
 
 
 def _replay_in_python(tape, d_outputs, d_final, truncate, per_step):
-    """BPTT of the readable cell: rerun its Python forward for the caches, then bptt's reference backward."""
+    """BPTT of the readable cell: rerun its Python forward for the caches, then the python backend's backward."""
     run = SequenceRun(tape.inputs, tape.initial_states, tape.mask)
-    outputs, final_states, record = backends.python_scan(tape.cell, run, tape.layer.zero_output_for_mask, record=True)
-    python_tape = bptt.Tape(tape.layer, run, outputs, final_states, record, "python")
-    return bptt._python_backward(python_tape, d_outputs, d_final, truncate, per_step)
+    outputs, final_states, record = python.scan(tape.layer, run, record=True)
+    python_tape = Tape(tape.layer, run, outputs, final_states, record, "python")
+    return python.backward(python_tape, d_outputs, d_final, truncate, per_step)
+

@@ -1,6 +1,6 @@
 """Schedules for the CUDA step loop: a persistent kernel and a tiled one.
 
-A cell room (``rnnlab/cells/<family>/cuda.py``) writes its equations once, as
+A cell room (``rnnlab/cells/<room>/cuda.py``) writes its equations once, as
 two scalar device functions for one unit ``u`` of one batch row::
 
     forward_unit(ax, ah, h_prev, c_prev, gv) -> (h_new, c_new, extra)
@@ -16,7 +16,9 @@ parts: they give dR, db_rec and, through R^T, dL/dh_prev).  It returns the part
 of dL/dh_prev that does not go through R, and dL/dc_prev.  State leaf 1 (c) is
 used only by cells with two state leaves (L = 2, the LSTM).
 
-This module turns such a pair into kernels:
+This module turns such a pair into kernels (:func:`kernels` picks the pair
+for a launch geometry); the masking rules come from
+:mod:`rnnlab.backends.cuda.masking`:
 
 **Persistent** (:func:`persistent_forward`, :func:`persistent_backward`): one
 launch runs every timestep.  Each block owns ``rows`` batch rows (at most
@@ -46,7 +48,8 @@ import functools
 import numpy as np
 from numba import cuda
 
-from .cuda_device import ATOMIC_ADD, numba_dtype, store
+from .masking import masked_backward, masked_forward, masked_passthrough, step_is_real
+from .primitives import numba_dtype, store
 
 MAXR = 4  # batch rows per block in the persistent kernels
 MAXG = 4  # gates per unit (LSTM)
@@ -134,18 +137,8 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared):
                     for g in range(G):
                         gates[t, b, g * U + u] = gv[g]
                     extra[t, b, u] = ex
-                keep = True
-                if has_mask:
-                    keep = mask[t, b] != 0
-                if keep:
-                    o = h_new
-                else:
-                    h_new = h_prev
-                    c_new = c_prev
-                    o = zero
-                    if not zero_output and t > 0:
-                        o = out[t - 1, b, u]
-                out[t, b, u] = o
+                keep = step_is_real(mask, has_mask, t, b)
+                h_new, c_new = masked_forward(keep, zero_output, out, t, b, u, h_prev, c_prev, h_new, c_new)
                 sh_h[idx] = h_new
                 sh_c[idx] = c_new
                 if record:
@@ -175,8 +168,9 @@ def persistent_backward(backward_unit, G, L, dtype_name, separate_dah):
     ``truncate >= T`` is full BPTT: one sweep from T-1 to 0 that picks up every
     output's gradient.  Otherwise the sweep of origin ``o`` takes only output
     o's gradient (and ``d_final`` when o = T-1) back to ``max(0, o - truncate + 1)``
-    and, when that is step 0, adds its carried gradient to ``d_init``, as
-    :func:`rnnlab.bptt._python_backward` does.  ``mode`` is STORE for one full sweep and ATOMIC_ADD otherwise.
+    and, when that is step 0, adds its carried gradient to ``d_init``: the
+    windows of :func:`rnnlab.types.truncation_windows`.  ``mode`` is STORE for
+    one full sweep and ATOMIC_ADD otherwise.
     """
     nb, zero = _dtype_consts(dtype_name)
 
@@ -225,22 +219,11 @@ def persistent_backward(backward_unit, G, L, dtype_name, separate_dah):
                     d_o = sh_carry[idx]
                     if full or t == last:
                         d_o += d_out[t, b, u]
-                    keep = True
-                    if has_mask:
-                        keep = mask[t, b] != 0
+                    keep = step_is_real(mask, has_mask, t, b)
                     dh = sh_dh[idx]
                     dc = sh_dc[idx]
-                    if keep:
-                        d_cell = d_o
-                        sh_carry[idx] = zero
-                        gh = d_cell + dh
-                        gc = dc
-                    else:
-                        d_cell = zero
-                        sh_carry[idx] = d_o if carries_output else zero
-                        gh = zero
-                        gc = zero
-                    store(state_grads, (0, t, b, u), dh + d_cell, mode)
+                    gh, gc, d_state, sh_carry[idx] = masked_backward(keep, carries_output, d_o, dh, dc, zero)
+                    store(state_grads, (0, t, b, u), d_state, mode)
                     if L == 2:
                         store(state_grads, (1, t, b, u), dc, mode)
                     if t > 0:
@@ -258,12 +241,7 @@ def persistent_backward(backward_unit, G, L, dtype_name, separate_dah):
                         if separate_dah:
                             store(dAH, (t, b, g * U + u), dah[g], mode)
                         sh_da[r * GU + g * U + u] = dah[g]
-                    if keep:
-                        sh_direct[idx] = dh_direct
-                        sh_dc[idx] = dc_prev
-                    else:  # a masked step passes its state gradient straight through
-                        sh_direct[idx] = dh_direct + dh
-                        sh_dc[idx] = dc_prev + dc
+                    sh_direct[idx], sh_dc[idx] = masked_passthrough(keep, dh_direct, dc_prev, dh, dc)
                 cuda.syncthreads()
                 # phase B: dL/dh_prev = direct + dah @ R^T, split over P slices of the gate columns
                 for w in range(tid, P * U, nt):
@@ -357,18 +335,8 @@ def tiled_forward_step(forward_unit, G, L, dtype_name, tile_rows, tile_units, ti
                 for g in range(G):
                     gates[t, b, g * U + u] = gv[g]
                 extra[t, b, u] = ex
-            keep = True
-            if has_mask:
-                keep = mask[t, b] != 0
-            if keep:
-                o = h_new
-            else:
-                h_new = h_prev
-                c_new = c_prev
-                o = zero
-                if not zero_output and t > 0:
-                    o = out[t - 1, b, u]
-            out[t, b, u] = o
+            keep = step_is_real(mask, has_mask, t, b)
+            h_new, c_new = masked_forward(keep, zero_output, out, t, b, u, h_prev, c_prev, h_new, c_new)
             s_out[0, b, u] = h_new
             if L == 2:
                 s_out[1, b, u] = c_new
@@ -448,20 +416,9 @@ def tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, tile_rows
             return
         if full or t == last:
             d_o += d_out[t, b, u]
-        keep = True
-        if has_mask:
-            keep = mask[t, b] != 0
-        if keep:
-            d_cell = d_o
-            carry[b, u] = zero
-            gh = d_cell + dh
-            gc = dc
-        else:
-            d_cell = zero
-            carry[b, u] = d_o if carries_output else zero
-            gh = zero
-            gc = zero
-        store(state_grads, (0, t, b, u), dh + d_cell, mode)
+        keep = step_is_real(mask, has_mask, t, b)
+        gh, gc, d_state, carry[b, u] = masked_backward(keep, carries_output, d_o, dh, dc, zero)
+        store(state_grads, (0, t, b, u), d_state, mode)
         if L == 2:
             store(state_grads, (1, t, b, u), dc, mode)
         if t > 0:
@@ -479,11 +436,22 @@ def tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, tile_rows
             if separate_dah:
                 store(dAH, (t, b, g * U + u), dah[g], mode)
             da_out[b, g * U + u] = dah[g]
-        if keep:
-            direct[b, u] = dh_direct
-            dcs[b, u] = dc_prev
-        else:
-            direct[b, u] = dh_direct + dh
-            dcs[b, u] = dc_prev + dc
+        direct[b, u], dcs[b, u] = masked_passthrough(keep, dh_direct, dc_prev, dh, dc)
 
     return kernel
+
+
+# -- one cell's kernels ------------------------------------------------------------------
+
+
+def kernels(forward_unit, backward_unit, G, L, separate_dah, dtype_name, geometry):
+    """(forward kernel, backward kernel) of a cell's unit functions, for ``geometry.path``.
+
+    ``geometry`` is a :class:`~rnnlab.backends.cuda.launch.LaunchGeometry`; its
+    ``r_in_shared`` picks the persistent forward and its ``tiles`` size the tiled ones.
+    """
+    if geometry.path == "persistent":
+        return (persistent_forward(forward_unit, G, L, dtype_name, geometry.r_in_shared),
+                persistent_backward(backward_unit, G, L, dtype_name, separate_dah))
+    return (tiled_forward_step(forward_unit, G, L, dtype_name, *geometry.tiles),
+            tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, *geometry.tiles))

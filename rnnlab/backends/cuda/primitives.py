@@ -1,10 +1,11 @@
 """Device-side building blocks shared by rnnlab's ``numba.cuda`` kernels.
 
-Only kernel modules import this file, and only :mod:`rnnlab.kernels.cuda_backend`
-imports those, on first use of ``backend="cuda"`` (or the ensemble's GPU path).
-Importing it imports ``numba.cuda`` but compiles nothing: every kernel here is
-built by a small cached factory, per dtype, and compiled by numba at its first
-launch.
+Only kernel modules (the schedules, the cell rooms' ``cuda.py``, the
+ensemble's GPU half) and the :class:`~rnnlab.backends.cuda.device.Device`
+import this file, on first use of ``backend="cuda"`` (or the ensemble's GPU
+path).  Importing it imports ``numba.cuda`` but compiles nothing: every kernel
+here is built by a small cached factory, per dtype, and compiled by numba at
+its first launch.
 
 * :func:`scalar_math` -- ``sigmoid``/``tanh`` device functions and the constants
   ``one``/``zero`` *of the kernel's dtype*.  A bare ``1.0`` literal would make

@@ -40,14 +40,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .. import activations, nest
-from ..bptt import Gradients
-from ..cells import GRUCell, LSTMCell, SimpleRNNCell, StackedRNNCells
-from ..cells.gru import cpu as gru_cpu
-from ..cells.lstm import cpu as lstm_cpu
-from ..cells.simple_rnn import cpu as simple_rnn_cpu
+from ... import nest
+from ...cells import registry
+from ...cells.stacked import StackedRNNCells
+from ...types import Gradients, truncated_sweeps
 from .blas import blas_threads, gemm
-from .common import ACTIVATION_CODES, RAW, REPEAT, ZERO
+from .common import RAW, REPEAT, ZERO
 
 
 #: Threads, two ways; each call of the backend picks one, for all its work.
@@ -85,21 +83,22 @@ def unsupported(cell):
 
 
 def _unsupported_single(cell):
-    plan = PLANS.get(type(cell))  # exact type: a subclass may change the equations
-    if plan is None:
+    declaration = registry.declaration_for(cell)  # exact type: a subclass may change the equations
+    if declaration is None or declaration.room is None or "numba" not in declaration.backends:
         return f"the numba backend has no kernel for {type(cell).__name__}"
-    return plan.unsupported(cell)
+    return adapter_for(cell).unsupported(cell)
 
 
-def _is_builtin(activation, name):
-    return activation is activations.get(name)
+def adapter_for(cell):
+    """The :class:`CpuAdapter` of ``cell``'s room (its ``cpu.py``)."""
+    return registry.room_module(cell, "cpu").adapter
 
 
 def _cells(cell):
     return cell.cells if isinstance(cell, StackedRNNCells) else [cell]
 
 
-def _writable(array):
+def writable(array):
     """C-contiguous and writeable (numba compiles read-only arrays as another type)."""
     return np.require(array, requirements=["C", "W"])
 
@@ -120,15 +119,19 @@ def _in_blocks(run_block, n, flops):
     return list(_POOL[0].map(run_block, edges[:-1], edges[1:]))  # list() re-raises a block's error
 
 
-def _over_samples(run_block, cell, batch, steps):
-    """Run a time loop of ``steps`` steps as ``run_block(b0, b1)`` over blocks of samples."""
-    _in_blocks(run_block, batch, steps * 2 * batch * cell.recurrent_kernel.size)
+def over_samples(run_block, batch, steps, R):
+    """Run a time loop of ``steps`` steps as ``run_block(b0, b1)`` over blocks of samples.
+
+    R is the matrix each step multiplies every sample's state with: its size
+    gives the loop's FLOPs, which decide whether blocks in threads pay.
+    """
+    _in_blocks(run_block, batch, steps * 2 * batch * R.size)
 
 
 @contextlib.contextmanager
 def _threads_for(cells):
-    """Pick the way this call uses threads (see THREADS) from its cells' recurrent kernels."""
-    blas = any(cell.recurrent_kernel.nbytes >= BLAS_THREADS_MIN_BYTES for cell in cells)
+    """Pick the way this call uses threads (see THREADS) from the bytes each cell's step streams."""
+    blas = any(adapter_for(cell).streamed_bytes(cell) >= BLAS_THREADS_MIN_BYTES for cell in cells)
     previous = None if blas else blas_threads(1)
     _SAMPLE_BLOCKS.on = not blas
     try:
@@ -200,21 +203,21 @@ _UNUSED = _unused_count()
 MEMORY = Memory()
 
 
-def _zeros(like):
+def zeros_like(like):
     return MEMORY.zeros(like.shape, like.dtype)
 
 
-def _state_sequence(initial, T):
+def state_sequence(initial, T):
     """(T+1, B, U) with entry 0 the initial state; the kernels fill entries 1..T."""
     S = MEMORY.empty((T + 1,) + initial.shape, initial.dtype)
     S[0] = initial
     return S
 
 
-def _project(x, kernel, bias):
-    """x (T, B, F) @ kernel (F, G) + bias: the input projection of every step as one GEMM, (T, B, G)."""
+def project(x, K, bias):
+    """x (T, B, F) @ K (F, G) + bias: the input projection of every step as one GEMM, (T, B, G)."""
     T, B, F = x.shape
-    X, K = x.reshape(T * B, F), _writable(kernel)
+    X, K = x.reshape(T * B, F), writable(K)
     A = MEMORY.empty((T * B, K.shape[1]), x.dtype)
     _in_blocks(lambda lo, hi: gemm(False, False, 1.0, X[lo:hi], K, 0.0, A[lo:hi]), T * B, 2 * A.size * F)
     if bias is not None:
@@ -222,7 +225,7 @@ def _project(x, kernel, bias):
     return A.reshape(T, B, -1)
 
 
-def _products(X, Y, per_step):
+def products(X, Y, per_step):
     """sum over steps t and samples b of outer(X[t, b], Y[t, b]): X^T Y, one GEMM.
 
     X: (T, B, F), Y: (T, B, G) -> (F, G); with ``per_step``, (T, F, G): one product per step.
@@ -242,7 +245,7 @@ def _products(X, Y, per_step):
     return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
 
 
-def _column_sums(Y, per_step):
+def column_sums(Y, per_step):
     """The bias gradient: Y (T, B, G) summed over samples (and over steps unless ``per_step``)."""
     return Y.sum(axis=1) if per_step else Y.sum(axis=(0, 1))
 
@@ -262,136 +265,71 @@ class CellRun:
         self.states, self.gates, self.extra = states, gates, extra
 
 
-# -- one plan per cell type: which kernels to call, and the gradient GEMMs ------------------
+# -- what a cell room's cpu.py provides ---------------------------------------------------
 
 
-class LSTMPlan:
-    """``LSTMCell``: gates i, f, g, o in A (T, B, 4U); states [h, c]."""
+class CpuAdapter:
+    """What the host needs from a cell room's ``cpu.py`` (one instance, ``adapter``, per room).
+
+    The pre-activation gradients ``d_pre`` are a list of (T, B, G) arrays; the
+    first is always the gradient of the input projection, which gives the
+    input gradients.
+    """
 
     def unsupported(self, cell):
-        if not (_is_builtin(cell.activation, "tanh") and _is_builtin(cell.recurrent_activation, "sigmoid")):
-            return ("the LSTM kernel implements activation='tanh' with recurrent_activation='sigmoid', "
-                    f"got {cell.activation.name!r} and {cell.recurrent_activation.name!r}")
+        """Why this configuration of the cell has no kernel (an activation, say), or None."""
         return None
 
+    def streamed_bytes(self, cell):
+        """Bytes of weights every step reads (decides how the call uses threads)."""
+        raise NotImplementedError
+
     def forward(self, cell, x, states, mask, mode):
-        T, B, _ = x.shape
-        A = _project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, 4U)
-        H, C = _state_sequence(states[0], T), _state_sequence(states[1], T)
-        outputs = MEMORY.empty(H[1:].shape, H.dtype)
-        R = _writable(cell.recurrent_kernel)
-        _over_samples(lambda b0, b1: lstm_cpu.forward(A, R, H, C, outputs, mask, mode, b0, b1), cell, B, T)
-        return CellRun(x, mask, outputs, [H, C], A)
+        """Run the loop over x (T, B, F) from ``states`` (flat list of (B, size)): a :class:`CellRun`."""
+        raise NotImplementedError
 
     def new_d_pre(self, cell, run):
-        return [_zeros(run.gates)]
+        """Zeroed pre-activation gradients for :meth:`sweep` to fill."""
+        raise NotImplementedError
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
-        R = _writable(cell.recurrent_kernel)
-        _over_samples(lambda b0, b1: lstm_cpu.backward(
-            run.gates, run.states[1], R, d_outputs, run.mask, carry, first, last, d_states[0], d_states[1],
-            d_pre[0], state_grads[0], state_grads[1], add_output, b0, b1), cell, run.x.shape[1], last - first + 1)
+        """Walk steps ``last`` down to ``first``, writing ``d_pre`` there and updating ``d_states`` in place."""
+        raise NotImplementedError
+
+    def weight_grads(self, cell, run, d_pre, per_step=False):
+        """The gradients of ``cell.weights`` (each (T, *shape) with ``per_step``)."""
+        raise NotImplementedError
+
+    def input_grads(self, cell, d_input_pre):
+        """dL/dx (T', B, F) from the input projection's gradient (T', B, G)."""
+        raise NotImplementedError
+
+
+class ProductCellAdapter(CpuAdapter):
+    """A cell whose pre-activations are ``x K + h R (+ b)``: K ``cell.kernel``, R ``cell.recurrent_kernel``.
+
+    Gives the defaults for such cells: R's bytes stream every step, and the
+    weight gradients are ``X^T dA``, ``H_prev^T dA`` and ``sum dA``.
+    """
+
+    def streamed_bytes(self, cell):
+        return cell.recurrent_kernel.nbytes
+
+    def new_d_pre(self, cell, run):
+        return [zeros_like(run.gates)]
 
     def weight_grads(self, cell, run, d_pre, per_step=False):
         dA = d_pre[0]
-        grads = [_products(run.x, dA, per_step), _products(run.states[0][:-1], dA, per_step)]
+        grads = [products(run.x, dA, per_step), products(run.states[0][:-1], dA, per_step)]
         if cell.use_bias:
-            grads.append(_column_sums(dA, per_step))
+            grads.append(column_sums(dA, per_step))
         return grads
 
-
-class GRUPlan:
-    """``GRUCell``: gates z, r, hh in A (T, B, 3U); either reset variant."""
-
-    def unsupported(self, cell):
-        if not (_is_builtin(cell.activation, "tanh") and _is_builtin(cell.recurrent_activation, "sigmoid")):
-            return ("the GRU kernel implements activation='tanh' with recurrent_activation='sigmoid', "
-                    f"got {cell.activation.name!r} and {cell.recurrent_activation.name!r}")
-        return None
-
-    def forward(self, cell, x, states, mask, mode):
-        T, B, _ = x.shape
-        b_in, b_rec = cell._biases()
-        A = _project(x, cell.kernel, b_in if cell.use_bias else None)  # (T, B, 3U)
-        H = _state_sequence(states[0], T)
-        outputs = MEMORY.empty(H[1:].shape, H.dtype)
-        extra = MEMORY.empty(H[1:].shape, H.dtype)  # mh_h (reset after) or r * h (reset before)
-        R, b_rec = _writable(cell.recurrent_kernel), _writable(b_rec)
-        if cell.reset_after:
-            block = lambda b0, b1: gru_cpu.forward_reset_after(A, R, b_rec, H, extra, outputs, mask, mode, b0, b1)
-        else:
-            block = lambda b0, b1: gru_cpu.forward_reset_before(A, R, H, extra, outputs, mask, mode, b0, b1)
-        _over_samples(block, cell, B, T)
-        return CellRun(x, mask, outputs, [H], A, extra)
-
-    def new_d_pre(self, cell, run):
-        """dMX (gradient of x K + b_in), and for reset_after also dMH (of h R + b_rec)."""
-        return [_zeros(run.gates) for _ in range(2 if cell.reset_after else 1)]
-
-    def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
-        R, H = _writable(cell.recurrent_kernel), run.states[0]
-        if cell.reset_after:
-            block = lambda b0, b1: gru_cpu.backward_reset_after(
-                run.gates, H, run.extra, R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
-                d_pre[1], state_grads[0], add_output, b0, b1)
-        else:
-            block = lambda b0, b1: gru_cpu.backward_reset_before(
-                run.gates, H, R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0], state_grads[0],
-                add_output, b0, b1)
-        _over_samples(block, cell, run.x.shape[1], last - first + 1)
-
-    def weight_grads(self, cell, run, d_pre, per_step=False):
-        dMX, h_prev = d_pre[0], run.states[0][:-1]
-        grads = [_products(run.x, dMX, per_step)]
-        if cell.reset_after:
-            grads.append(_products(h_prev, d_pre[1], per_step))
-        else:  # z and r multiply h; the candidate block multiplies r * h
-            U = cell.units
-            grads.append(np.concatenate([_products(h_prev, dMX[..., : 2 * U], per_step),
-                                         _products(run.extra, dMX[..., 2 * U :], per_step)], axis=-1))
-        if cell.use_bias:
-            sums = _column_sums(dMX, per_step)
-            if cell.reset_after:
-                sums = np.stack([sums, _column_sums(d_pre[1], per_step)], axis=-2)
-            grads.append(sums)
-        return grads
+    def input_grads(self, cell, d_input_pre):
+        return project_back(d_input_pre, cell.kernel)
 
 
-class SimpleRNNPlan:
-    """``SimpleRNNCell``: pre-activations in A (T, B, U); any built-in activation."""
-
-    def unsupported(self, cell):
-        name = cell.activation.name
-        if name not in ACTIVATION_CODES or not _is_builtin(cell.activation, name):
-            return (f"the SimpleRNN kernel implements the activations {sorted(ACTIVATION_CODES)}, "
-                    f"got {name!r}")
-        return None
-
-    def forward(self, cell, x, states, mask, mode):
-        T, B, _ = x.shape
-        A = _project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, U)
-        H = _state_sequence(states[0], T)
-        outputs = MEMORY.empty(H[1:].shape, H.dtype)
-        R, code = _writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.activation.name]
-        _over_samples(lambda b0, b1: simple_rnn_cpu.forward(A, R, H, outputs, mask, mode, code, b0, b1), cell, B, T)
-        return CellRun(x, mask, outputs, [H], A)
-
-    def new_d_pre(self, cell, run):
-        return [_zeros(run.gates)]
-
-    def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
-        R, code = _writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.activation.name]
-        _over_samples(lambda b0, b1: simple_rnn_cpu.backward(
-            run.gates, run.states[0], R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
-            state_grads[0], add_output, code, b0, b1), cell, run.x.shape[1], last - first + 1)
-
-    weight_grads = LSTMPlan.weight_grads
-
-
-PLANS = {LSTMCell: LSTMPlan(), GRUCell: GRUPlan(), SimpleRNNCell: SimpleRNNPlan()}
-
-
-# -- the kernel module interface of rnnlab.backends --------------------------------------------
+# -- the backend module interface (see rnnlab.backends) --------------------------------------------
 
 
 class NumbaRecord:
@@ -423,7 +361,7 @@ def scan(layer, sequence_run, record=False):
 
 
 def backward(tape, d_outputs, d_final, truncate, per_step):
-    """BPTT through the kernels; the same :class:`~rnnlab.bptt.Gradients` as the python backend."""
+    """BPTT through the kernels; the same :class:`~rnnlab.types.Gradients` as the python backend."""
     with _threads_for(_cells(tape.cell)):
         return _backward(tape, d_outputs, d_final, truncate, per_step)
 
@@ -439,8 +377,8 @@ def _scan(layer, sequence_run, record):
     inputs[...] = x
     for k, cell in enumerate(cells):
         count = len(nest.flatten(cell.state_size))
-        cell_states, states = [_writable(s) for s in states[:count]], states[count:]
-        run = PLANS[type(cell)].forward(cell, inputs, cell_states, mask, top_mode if k == len(cells) - 1 else RAW)
+        cell_states, states = [writable(s) for s in states[:count]], states[count:]
+        run = adapter_for(cell).forward(cell, inputs, cell_states, mask, top_mode if k == len(cells) - 1 else RAW)
         runs.append(run)
         inputs = run.outputs
     final_states = [S[-1].copy() for run in runs for S in run.states]
@@ -451,66 +389,58 @@ def _scan(layer, sequence_run, record):
 
 def _backward(tape, d_outputs, d_final, truncate, per_step):
     cells, runs = _cells(tape.cell), tape.record.runs
-    plans = [PLANS[type(cell)] for cell in cells]
+    adapters = [adapter_for(cell) for cell in cells]
     top = len(cells) - 1
-    T = tape.time_steps
     carry = not tape.layer.zero_output_for_mask
     add_output = tape.cell.output_state_index is not None
     dtype = d_outputs.dtype
-    counts = [len(run.states) for run in runs]
     d_final_cells, position = [], 0  # the flat d_final split per cell
-    for count in counts:
-        d_final_cells.append(d_final[position : position + count])
-        position += count
-    d_pre = [plan.new_d_pre(cell, run) for plan, cell, run in zip(plans, cells, runs)]
-    state_grads = [[_zeros(S[1:]) for S in run.states] for run in runs]
+    for run in runs:
+        d_final_cells.append(d_final[position : position + len(run.states)])
+        position += len(run.states)
+    d_pre = [adapter.new_d_pre(cell, run) for adapter, cell, run in zip(adapters, cells, runs)]
+    full = truncate is None or truncate >= tape.time_steps
+    # a truncated sweep writes its steps into scratch, which is then added to the totals
+    scratch = d_pre if full else [adapter.new_d_pre(cell, run) for adapter, cell, run in zip(adapters, cells, runs)]
+    state_grads = [[zeros_like(S[1:]) for S in run.states] for run in runs]
     d_initial = [[np.zeros_like(S[0]) for S in run.states] for run in runs]
-
     d_below = [MEMORY.zeros(run.outputs.shape, dtype) for run in runs[:-1]]  # output gradients of lower cells
 
-    def sweep(d_top, last, first, with_final, d_pre_out):
+    def sweep(d_top, last, first, with_final):
         """One backward walk over steps last..first through every cell, top down."""
         d_out = d_top
         for k in range(top, -1, -1):
             run = runs[k]
             d_states = [np.array(d, dtype, order="C") if with_final else np.zeros_like(S[0])
                         for d, S in zip(d_final_cells[k], run.states)]
-            plans[k].sweep(cells[k], run, d_out, d_states, first, last, d_pre_out[k], state_grads[k],
-                           add_output and k == top, carry and k == top)
+            adapters[k].sweep(cells[k], run, d_out, d_states, first, last, scratch[k], state_grads[k],
+                              add_output and k == top, carry and k == top)
             if first == 0:
                 for total, d in zip(d_initial[k], d_states):
                     total += d
             if k > 0:  # the cell below gets the gradient of this cell's inputs as its output gradient
                 d_out = d_below[k - 1]  # only rows first..last are read
-                d_out[first : last + 1] = _input_grads(cells[k], d_pre_out[k][0][first : last + 1])
-
-    if truncate is None or truncate >= T:
-        sweep(d_outputs, T - 1, 0, True, d_pre)
-    else:
-        scratch = [plan.new_d_pre(cell, run) for plan, cell, run in zip(plans, cells, runs)]
-        only_origin = _zeros(d_outputs)
-        for origin in range(T):
-            first = max(0, origin - truncate + 1)
-            only_origin[origin] = d_outputs[origin]
-            sweep(only_origin, origin, first, origin == T - 1, scratch)
-            only_origin[origin] = 0
+                d_out[first : last + 1] = adapters[k].input_grads(cells[k], scratch[k][0][first : last + 1])
+        if not full:
             for totals, parts in zip(d_pre, scratch):
                 for total, part in zip(totals, parts):
-                    total[first : origin + 1] += part[first : origin + 1]
+                    total[first : last + 1] += part[first : last + 1]
 
-    weights = [g for plan, cell, run, d in zip(plans, cells, runs, d_pre) for g in plan.weight_grads(cell, run, d)]
+    truncated_sweeps(d_outputs, truncate, sweep)
+    weights = [g for adapter, cell, run, d in zip(adapters, cells, runs, d_pre)
+               for g in adapter.weight_grads(cell, run, d)]
     per_step_weights = None
     if per_step:
-        per_step_weights = [g for plan, cell, run, d in zip(plans, cells, runs, d_pre)
-                            for g in plan.weight_grads(cell, run, d, per_step=True)]
-    return Gradients(weights, _input_grads(cells[0], d_pre[0][0]), [d for ds in d_initial for d in ds],
+        per_step_weights = [g for adapter, cell, run, d in zip(adapters, cells, runs, d_pre)
+                            for g in adapter.weight_grads(cell, run, d, per_step=True)]
+    return Gradients(weights, adapters[0].input_grads(cells[0], d_pre[0][0]), [d for ds in d_initial for d in ds],
                      [g for gs in state_grads for g in gs], per_step_weights)
 
 
-def _input_grads(cell, dMX):
-    """dX = dMX K^T for (T', B, G) pre-activation gradients of the input projection: (T', B, F)."""
-    T, B, G = dMX.shape
-    D, K = dMX.reshape(T * B, G), _writable(cell.kernel)
-    dX = MEMORY.empty((T * B, K.shape[0]), dMX.dtype)
+def project_back(d_pre, K):
+    """dX = d_pre K^T: the input gradients of an input projection x K, (T', B, G) -> (T', B, F)."""
+    T, B, G = d_pre.shape
+    D, K = d_pre.reshape(T * B, G), writable(K)
+    dX = MEMORY.empty((T * B, K.shape[0]), d_pre.dtype)
     _in_blocks(lambda lo, hi: gemm(False, True, 1.0, D[lo:hi], K, 0.0, dX[lo:hi]), T * B, 2 * D.size * K.shape[0])
     return dX.reshape(T, B, -1)

@@ -2,7 +2,7 @@
 
 Activations, as scalar functions for ``@njit`` loops:
 
-* float32: :mod:`rnnlab.kernels.fastmath`'s rational ``tanh``/``sigmoid``
+* float32: :mod:`rnnlab.backends.numba.fastmath`'s rational ``tanh``/``sigmoid``
   (a few ulp, and the gate loops vectorize);
 * float64: ``math.tanh`` and the same split ``exp`` sigmoid as
   :mod:`rnnlab.activations`.  float64 is the dtype of gradient checks and of

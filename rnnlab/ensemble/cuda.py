@@ -1,4 +1,4 @@
-"""The GPU kernels of :mod:`rnnlab.ensemble`: one thread block per network, one launch for all.
+"""The GPU half of :mod:`rnnlab.ensemble`: one thread block per network, one launch for all.
 
 Block n keeps R_n in shared memory (rows padded to H + 1, so that both the
 row walk of the forward pass and the column walk of the backward pass hit
@@ -7,10 +7,15 @@ distinct banks) and h in a double buffer; thread j owns unit j.  Per step:
 The backward pass runs in the same launch from the stored trajectory:
 ``da_j = dh_j (1 - h_j^2)`` is written to ``dA`` (N, T, H), and
 ``dh_k = R[k, :] . da``.  The weight gradients are then one batched GEMM each
-(``dR_n = H_prev^T dA_n``, ``dK_n = X^T dA_n``; see
-:func:`rnnlab.kernels.cuda_backend.ensemble_run`), the DESIGN's "one GEMM for
-dW and dR after the backward loop" applied to N networks at once.  Summaries
-(mean |h|, loss, |dL/dh0|) are reduced in shared memory at the end.
+(``dR_n = H_prev^T dA_n``, ``dK_n = X^T dA_n``; see :func:`ensemble_device`),
+the DESIGN's "one GEMM for dW and dR after the backward loop" applied to N
+networks at once.  Summaries (mean |h|, loss, |dL/dh0|) are reduced in shared
+memory at the end.
+
+:func:`run` is what :func:`rnnlab.ensemble.simulate` calls (host arrays in
+and out); :func:`ensemble_device` works on device arrays.  Memory, copies,
+launches and GEMMs go through the CUDA backend's
+:class:`~rnnlab.backends.cuda.device.Device`.
 """
 
 import functools
@@ -19,7 +24,8 @@ import math
 import numpy as np
 from numba import cuda
 
-from .kernels.cuda_device import numba_dtype
+from ..backends.cuda.device import CONFIG, get_device
+from ..backends.cuda.primitives import numba_dtype
 
 MAXH = 64  # units per network on the GPU path (one thread each)
 
@@ -166,3 +172,76 @@ def norms_kernel(dtype_name):
             grad_norm[n] = math.sqrt(total)
 
     return kernel
+
+
+# -- host side -------------------------------------------------------------------------------
+
+
+def run(ensemble, x, h0, trajectories, gradients, loss, return_grads, dev=None):
+    """GPU path of :func:`rnnlab.ensemble.simulate`: copy in, :func:`ensemble_device`, copy out (a dict of host arrays)."""
+    dev = dev or get_device()
+    dtype = np.dtype(ensemble.dtype)
+    N, H, F = ensemble.n, ensemble.units, ensemble.features
+    xs = x if x.ndim == 3 else x[None]  # (N or 1, T, F)
+    T = xs.shape[1]
+    # F = 0 runs with one zero input feature, which adds nothing
+    x_d = dev.to_device(xs if F > 0 else np.zeros((xs.shape[0], T, 1), dtype))
+    K_d = dev.to_device(ensemble.kernel if F > 0 else np.zeros((N, 1, H), dtype))
+    out = ensemble_device(K_d, dev.to_device(ensemble.recurrent_kernel), dev.to_device(ensemble.bias), x_d,
+                          dev.to_device(h0), trajectories, gradients, loss, dev)
+    host = lambda name: None if out[name] is None else dev.to_host(out[name])
+    result = dict(final_state=host("final_state"), mean_abs=host("mean_abs"), loss=host("loss"),
+                  trajectories=host("trajectories") if trajectories else None, grad_norm=host("grad_norm"),
+                  grad_h0_norm=host("grad_h0_norm"), grads=None)
+    if return_grads:
+        result["grads"] = {"kernel": host("d_kernel") if F > 0 else np.zeros((N, 0, H), dtype),
+                           "recurrent_kernel": host("d_recurrent_kernel"), "bias": host("d_bias"),
+                           "h0": host("d_h0")}
+    return result
+
+
+def ensemble_device(K, R, b, x, h0, trajectories=False, gradients=False, loss="final", dev=None):
+    """The ensemble on device arrays: K (N, F, H) (F >= 1), R (N, H, H), b (N, H), x (N or 1, T, F), h0 (N, H).
+
+    One launch of :func:`ensemble_kernel` (N blocks) runs every network
+    forward and, with ``gradients``, backward, writing the per-step
+    pre-activation gradients dA (N, T, H); then dR = H_prev^T dA and
+    dK = X^T dA are one batched GEMM each, and a last launch reduces the
+    norms.  Returns a dict of device arrays (None where not computed).
+    """
+    dev = dev or get_device()
+    dtype = np.dtype(R.dtype)
+    N, H = h0.shape
+    F = K.shape[1]
+    T = x.shape[1]
+    if H > MAXH:
+        raise ValueError(f"the GPU ensemble runs networks of up to {MAXH} units, got {H}; use backend='numba'")
+    shared = shared_bytes(H, dtype.itemsize)
+    if shared > CONFIG["shared_limit"]:
+        raise ValueError(f"{H} units in {dtype.name} need {shared} bytes of shared memory per network, more than "
+                         f"{CONFIG['shared_limit']}; use float32, fewer units or backend='numba'")
+    keep = trajectories or gradients
+    traj = dev.empty((N, T, H) if keep else (1, 1, 1), dtype)
+    dA = dev.empty((N, T, H) if gradients else (1, 1, 1), dtype)
+    final, mean_abs, loss_d = dev.empty((N, H), dtype), dev.empty((N,), dtype), dev.empty((N,), dtype)
+    db = dev.empty((N, H) if gradients else (1, 1), dtype)
+    dh0 = dev.empty((N, H) if gradients else (1, 1), dtype)
+    grad_h0_norm = dev.empty((N,), dtype)
+    dev.launch(ensemble_kernel(dtype.name), (N,), (threads_for(H),), shared,
+               K, R, b, x, int(x.shape[0] > 1), h0, 0 if loss == "final" else 1, dtype.type(1.0 / T),
+               dtype.type(1.0 / (T * H)), int(gradients), int(keep), traj, final, mean_abs, loss_d, dA, db, dh0,
+               grad_h0_norm)
+    out = dict(final_state=final, mean_abs=mean_abs, loss=loss_d, trajectories=traj if keep else None,
+               grad_norm=None, grad_h0_norm=None, d_kernel=None, d_recurrent_kernel=None, d_bias=None, d_h0=None)
+    if gradients:
+        dR = dev.empty((N, H, H), dtype)
+        dev.batched_gemm_tn(h0.reshape(N, 1, H), dA[:, 0:1, :], dR)  # h0^T dA_0
+        if T > 1:
+            dev.batched_gemm_tn(traj[:, : T - 1, :], dA[:, 1:, :], dR, accumulate=True)
+        dK = dev.empty((N, F, H), dtype)
+        dev.batched_gemm_tn(x, dA, dK)
+        grad_norm = dev.empty((N,), dtype)
+        dev.launch(norms_kernel(dtype.name), (N,), (64,), 0, dK, dR, db, grad_norm)
+        out.update(grad_norm=grad_norm, grad_h0_norm=grad_h0_norm, d_kernel=dK, d_recurrent_kernel=dR, d_bias=db,
+                   d_h0=dh0)
+    return out

@@ -1,13 +1,13 @@
 """The one place that decides how rnnlab's CPU kernels are compiled.
 
-Every ``@njit`` kernel in rnnlab is declared with :func:`kernel`::
+Every ``@njit`` kernel in rnnlab is declared with :func:`jit`::
 
-    from rnnlab.kernels.jit import kernel
+    from rnnlab.backends.numba.jit import jit
 
-    @kernel
+    @jit
     def lstm_forward(...): ...
 
-    @kernel(parallel=True)
+    @jit(parallel=True)
     def something_threaded(...): ...
 
 The options, and why:
@@ -16,7 +16,7 @@ The options, and why:
   ``NUMBA_CACHE_DIR``) and reloaded by later processes.  An LSTM
   forward+backward pair costs about 5 s to compile and 0.25 s to load.
   Unlike plain numba, the cache is also invalidated when ``jit.py``,
-  ``fastmath.py`` or ``blas.py`` in ``rnnlab/kernels/`` changes, or any file
+  ``fastmath.py`` or ``blas.py`` in ``rnnlab/backends/numba/`` changes, or any file
   named in ``depends=``.  Those files' helpers are inlined into the cached
   code (see :class:`_KernelCache`).  A module of shared CPU helpers, such as
   a generic scan, belongs in ``depends=`` of the kernels that call it.
@@ -45,12 +45,12 @@ The options, and why:
   are left out too.  They buy nothing measurable here, and ``afn`` would allow
   approximate ``sqrt``/``exp`` replacements.
 
-Callees keep their own flags.  :mod:`rnnlab.kernels.fastmath` compiles its
+Callees keep their own flags.  :mod:`rnnlab.backends.numba.fastmath` compiles its
 ``tanh``/``sigmoid`` with ``contract`` only (no reassociation), so that their
 range reduction stays exact inside a kernel compiled with ``FASTMATH``.
 
 Importing this module imports numba (about 0.2 s).  ``rnnlab`` and
-``rnnlab.kernels`` do not import it, so only modules that define kernels pay
+``rnnlab.backends.numba`` do not import it, so only modules that define kernels pay
 that cost, and they are loaded when a numba backend is first used.
 """
 
@@ -59,12 +59,12 @@ import os
 import numba
 from numba.core.caching import FunctionCache
 
-__all__ = ["FASTMATH", "JIT_OPTIONS", "SCALAR_OPTIONS", "BUILDING_BLOCKS", "kernel", "info"]
+__all__ = ["FASTMATH", "JIT_OPTIONS", "SCALAR_OPTIONS", "BUILDING_BLOCKS", "jit", "info"]
 
 #: LLVM fast-math flags for kernels (no ``nnan``/``ninf``: NaNs must propagate).
 FASTMATH = frozenset({"contract", "reassoc", "arcp"})
 
-#: Options given to ``numba.njit`` by :func:`kernel`.
+#: Options given to ``numba.njit`` by :func:`jit`.
 JIT_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=set(FASTMATH))
 
 #: Options for small numeric helpers (``overload``/inlined scalar functions)
@@ -117,8 +117,8 @@ class _KernelCache(FunctionCache):
             cache_file._source_stamp = (cache_file._source_stamp, _file_stamps(_dependency_files(depends)))
 
 
-def kernel(fn=None, *, parallel=False, depends=(), **overrides):
-    """``numba.njit`` with rnnlab's options; use as ``@kernel`` or ``@kernel(parallel=True)``.
+def jit(fn=None, *, parallel=False, depends=(), **overrides):
+    """``numba.njit`` with rnnlab's options; use as ``@jit`` or ``@jit(parallel=True)``.
 
     ``overrides`` replace single entries of :data:`JIT_OPTIONS` (for example
     ``fastmath={"contract"}`` or ``cache=False``).  No signature is accepted,
@@ -139,7 +139,7 @@ def kernel(fn=None, *, parallel=False, depends=(), **overrides):
 
     def decorate(function):
         if not callable(function):
-            raise TypeError(f"@kernel decorates a function, got {function!r}")
+            raise TypeError(f"@jit decorates a function, got {function!r}")
         dispatcher = numba.njit(**options)(function)
         if cache:
             dispatcher._cache = _KernelCache(dispatcher.py_func, depends)

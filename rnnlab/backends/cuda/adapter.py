@@ -1,0 +1,142 @@
+"""What the CUDA host needs to know about a cell: the base class of the cell adapters.
+
+Each cell room's ``cuda.py`` defines ``adapter_for(cell)``, which returns a
+:class:`CellAdapter`.  The host (:mod:`rnnlab.backends.cuda.host`) and the
+launch geometry (:mod:`rnnlab.backends.cuda.launch`) ask the adapter
+everything that depends on the cell; they never look at the cell themselves.
+
+The defaults below fit a cell whose step is one product with a recurrent
+weight, ``a = x K + b + h R`` split into ``G`` gate blocks of ``U`` columns
+(SimpleRNN, LSTM, the reset_after GRU), run by the generic schedules of
+:mod:`rnnlab.backends.cuda.schedules`.  A room overrides only what differs.
+
+Layout of the kernels (``U`` units, ``G`` gates, ``L`` state leaves, ``F`` inputs):
+K (F, GU), R (U, GU), b_in and b_rec (GU,); the forward's input projection is
+``x K + b_in`` and its recurrent part ``h R + b_rec``.  The backward gives the
+pre-activation gradients dAX (T, B, GU) of the input part and dAH (T, B, GU)
+of the recurrent part (the same array unless :attr:`CellAdapter.separate_dah`).
+"""
+
+import numpy as np
+
+from ... import activations
+from . import schedules
+
+
+class CellAdapter:
+    """The CUDA side of one cell configuration.  Adapters hold no weights: one instance serves every cell.
+
+    Attributes:
+        name: how messages name the cell, e.g. ``"GRUCell(reset_after=False)"``.
+        G: gate blocks in the columns of K and R.
+        L: state leaves (1: [h]; 2: [h, c]).
+        gate_names: names of the G blocks of the recorded gates, for ``tape.gates`` (() for none).
+        required_activations: ``{attribute: activation name}`` that the kernels implement.
+        separate_dah: True when the recurrent part's gradient dAH differs from dAX
+            (then the backward writes both, and db_rec = sum dAH).
+        paths: the schedules the cell has, preferred first when CONFIG cannot have its way.
+        persistent_r_in_shared: whether its persistent forward can read R from shared memory.
+    """
+
+    name = "cell"
+    G = 1
+    L = 1
+    gate_names = ()
+    required_activations = {"activation": "tanh"}
+    separate_dah = False
+    paths = ("persistent", "tiled")
+    persistent_r_in_shared = True
+
+    def unsupported(self, cell):
+        """Why the kernels cannot run ``cell`` (an activation they do not implement), or None."""
+        for attribute, name in self.required_activations.items():
+            value = getattr(cell, attribute)
+            if value is not activations.get(name):
+                return f"backend 'cuda' implements {attribute}={name!r} only, got {value.name!r}"
+        return None
+
+    # -- weights ------------------------------------------------------------------------
+
+    def host_weights(self, cell):
+        """(K (F, GU), R (U, GU), b_in (GU,), b_rec (GU,)) as host arrays in the kernels' layout.
+
+        Default: ``cell.weights`` is [kernel, recurrent kernel] plus an optional
+        bias (GU,), which goes into the input projection; b_rec is zeros.
+        """
+        K, R, *bias = cell.weights
+        zeros = np.zeros(R.shape[1], dtype=K.dtype)
+        return K, R, (bias[0] if bias else zeros), zeros
+
+    def weight_gradients(self, cell, g, dev):
+        """The host gradients aligned with ``cell.get_weights()``, from device gradients ``g``.
+
+        g: :class:`~rnnlab.backends.cuda.host.DeviceGradients`.  Default: [dK, dR] plus db_in with a bias.
+        """
+        weights = [dev.to_host(g.dK), dev.to_host(g.dR)]
+        if cell.use_bias:
+            weights.append(dev.to_host(g.db_in))
+        return weights
+
+    def per_step_weight_gradients(self, cell, x, h_prev, dAX, dAH, record):
+        """Each step's contribution to each weight gradient, a list of (T, *shape) aligned with ``get_weights()``.
+
+        x (T, B, F) the inputs, h_prev (T, B, U) the state h entering each step,
+        dAX and dAH (T, B, GU) host arrays; record: the
+        :class:`~rnnlab.backends.cuda.host.CudaRecord` (for cells that need more of the tape).
+        """
+        per = [np.einsum("tbf,tbg->tfg", x, dAX), np.einsum("tbu,tbg->tug", h_prev, dAH)]
+        if cell.use_bias:
+            per.append(dAX.sum(axis=1))
+        return per
+
+    # -- kernels ------------------------------------------------------------------------
+
+    def units(self, dtype_name):
+        """(forward_unit, backward_unit): the cell's device functions for the generic schedules."""
+        raise NotImplementedError(f"{self.name} gives no unit functions; override units() or kernels()")
+
+    def kernels(self, dtype_name, geometry):
+        """(forward kernel, backward kernel) for ``geometry.path``; their arguments are those of the schedules."""
+        forward_unit, backward_unit = self.units(dtype_name)
+        return schedules.kernels(forward_unit, backward_unit, self.G, self.L, self.separate_dah, dtype_name,
+                                 geometry)
+
+    def persistent_shared(self, rows, units, itemsize, r_in_shared):
+        """(forward, backward) bytes of dynamic shared memory of the persistent kernels."""
+        return (schedules.persistent_forward_shared(rows, units, self.G, itemsize, r_in_shared),
+                schedules.persistent_backward_shared(rows, units, self.G, itemsize))
+
+    def persistent_threads(self, rows, units):
+        """(forward, backward) threads a persistent block would like, before rounding to warps."""
+        wanted = max(self.G * units, rows * units)
+        return wanted, wanted
+
+    def recurrent_weight_gradient(self, dev, fw, dAX, dAH):
+        """dR on the device: sum over t of h_{t-1}^T dAH_t, one GEMM (h_{-1} = s0[0]).
+
+        fw: the :class:`~rnnlab.backends.cuda.host.DeviceForward`; dAX, dAH (T, B, GU) device arrays.
+        """
+        U, GU = fw.W.units, dAH.shape[2]
+        dR = dev.empty((U, GU), fw.W.dtype)
+        recurrent_gemm(dev, fw.s0[0], fw.seq[0], dAH, dR, 0, GU)
+        return dR
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name})"
+
+
+def recurrent_gemm(dev, h0, h_seq, dA, out, col0, col1):
+    """out = sum_t h_{t-1}^T dA_t[:, col0:col1] on the device, with h_{-1} = h0.
+
+    h0 (B, U), h_seq (T, B, U) the states after each step, dA (T, B, GU), out (U, col1 - col0).
+    """
+    T, B, GU = dA.shape
+    U = h0.shape[1]
+    cols = slice(col0, col1)
+    whole = col0 == 0 and col1 == GU
+    first = dA[0] if whole else dA[0][:, cols]
+    dev.gemm(h0, first, out, trans_a=True)
+    if T > 1:
+        rest = dA[1:].reshape((T - 1) * B, GU)
+        dev.gemm(h_seq[: T - 1].reshape((T - 1) * B, U), rest if whole else rest[:, cols], out,
+                 trans_a=True, accumulate=True)
