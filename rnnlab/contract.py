@@ -9,27 +9,10 @@ A cell is one step of a recurrent network.  Subclasses provide
   ``(batch, features)`` and ``states`` always arrives as a list that mirrors
   ``state_size`` (``[h]`` for ``state_size == units``).
 
-This is the contract's own example, which runs unchanged inside
-:class:`rnnlab.RNN`, :class:`rnnlab.StackedRNNCells` and
-:class:`rnnlab.Bidirectional`::
-
-    class MinimalRNNCell(rl.AbstractRNNCell):
-        def __init__(self, units, **kwargs):
-            super().__init__(**kwargs)
-            self.units = units
-
-        @property
-        def state_size(self):
-            return self.units
-
-        def build(self, input_shape):
-            self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), "uniform")
-            self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, self.units), "uniform")
-            self.built = True
-
-        def call(self, inputs, states):
-            output = inputs @ self.kernel + states[0] @ self.recurrent_kernel
-            return output, output
+The contract's own example, the Keras docs' ``MinimalRNNCell``, is
+:class:`rnnlab.MinimalRNNCell` (``rnnlab/cells/minimal/cell.py``): it runs
+unchanged inside :class:`rnnlab.RNN`, :class:`rnnlab.StackedRNNCells` and
+:class:`rnnlab.Bidirectional`, and it is the template to copy.
 
 To take part in the hand-written BPTT a cell also implements the *backward
 protocol* (see :mod:`rnnlab.bptt`): ``forward(inputs, states)`` returns

@@ -12,6 +12,13 @@ from . import nest
 FLOAT_DTYPES = ("float32", "float64")
 
 
+def units(value):
+    """A layer's or cell's ``units``: a positive int, else a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"units must be a positive int, got {value!r}")
+    return value
+
+
 def check_dtype_name(dtype):
     """Normalise a dtype argument to ``"float32"`` or ``"float64"``."""
     try:

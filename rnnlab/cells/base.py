@@ -1,6 +1,6 @@
 """Shared plumbing of the built-in cells: units, activations, initializers, config."""
 
-from .. import activations, initializers
+from .. import activations, initializers, validation
 from ..contract import AbstractRNNCell
 
 
@@ -24,9 +24,7 @@ class BuiltinCell(AbstractRNNCell):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"units must be a positive int, got {units!r}")
-        self.units = units
+        self.units = validation.units(units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)

@@ -85,6 +85,11 @@ def room_module(cell, part):
     return declaration.module(part)
 
 
+def declarations():
+    """Every :class:`Declaration`, in declaration order."""
+    return list(_DECLARATIONS.values())
+
+
 def short_names():
     """``{"SimpleRNN": SimpleRNNCell, ...}``: every cell with a menu name, in declaration order."""
     return {d.short_name: d.cell_class for d in _DECLARATIONS.values() if d.short_name}

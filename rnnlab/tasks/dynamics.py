@@ -57,6 +57,12 @@ def sine_wave(batch, time, freq_range=(0.02, 0.1), seed=None, dtype="float32"):
                            {"frequency": frequency, "phase": phase})
 
 
+def _checked_simulation(batch, time, sample_every, burn_in, dtype, seed):
+    """The checked arguments every simulated series shares, and its random generator."""
+    return (check_count(batch, "batch"), check_count(time, "time"), check_count(sample_every, "sample_every"),
+            check_count(burn_in, "burn_in", minimum=0), check_dtype_name(dtype), make_rng(seed))
+
+
 def integrate_mackey_glass(x0, n_steps, dt=0.1, tau=17.0, beta=0.2, gamma=0.1, n=10):
     """Integrate the Mackey-Glass delay equation with RK4.
 
@@ -126,12 +132,8 @@ def mackey_glass(batch, time, tau=17.0, dt=0.1, sample_every=10, burn_in=300, se
         x, y: (batch, time, 1), values roughly in (0.2, 1.4); loss "mse";
         baseline: persistence MSE on this data.
     """
-    batch = check_count(batch, "batch")
-    time = check_count(time, "time")
-    sample_every = check_count(sample_every, "sample_every")
-    burn_in = check_count(burn_in, "burn_in", minimum=0)
-    dtype = check_dtype_name(dtype)
-    rng = make_rng(seed)
+    batch, time, sample_every, burn_in, dtype, rng = _checked_simulation(batch, time, sample_every, burn_in,
+                                                                          dtype, seed)
 
     x0 = rng.uniform(0.2, 0.8, size=batch)
     n_steps = (burn_in + time) * sample_every
@@ -198,12 +200,8 @@ def lorenz(batch, time, dt=0.01, sample_every=2, burn_in=500, standardize=True, 
         (standardized) data. info["mean"], info["std"]: (3,) (zeros and ones
         when ``standardize`` is False).
     """
-    batch = check_count(batch, "batch")
-    time = check_count(time, "time")
-    sample_every = check_count(sample_every, "sample_every")
-    burn_in = check_count(burn_in, "burn_in", minimum=0)
-    dtype = check_dtype_name(dtype)
-    rng = make_rng(seed)
+    batch, time, sample_every, burn_in, dtype, rng = _checked_simulation(batch, time, sample_every, burn_in,
+                                                                          dtype, seed)
 
     initial = rng.uniform([-15.0, -20.0, 5.0], [15.0, 20.0, 45.0], size=(batch, 3))
     n_steps = (burn_in + time) * sample_every

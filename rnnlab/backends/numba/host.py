@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ... import nest
+from ... import activations, nest
 from ...cells import registry
 from ...cells.stacked import StackedRNNCells
 from ...types import Gradients, truncated_sweeps
@@ -303,6 +303,14 @@ class CpuAdapter:
     def input_grads(self, cell, d_input_pre):
         """dL/dx (T', B, F) from the input projection's gradient (T', B, G)."""
         raise NotImplementedError
+
+
+def needs_tanh_and_sigmoid(cell, kernel_name):
+    """None when ``cell`` uses the default activations (tanh, recurrent sigmoid), else why ``kernel_name`` can't run it."""
+    if cell.activation is activations.tanh and cell.recurrent_activation is activations.sigmoid:
+        return None
+    return (f"the {kernel_name} kernel implements activation='tanh' with recurrent_activation='sigmoid', "
+            f"got {cell.activation.name!r} and {cell.recurrent_activation.name!r}")
 
 
 class ProductCellAdapter(CpuAdapter):

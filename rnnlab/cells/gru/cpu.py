@@ -22,7 +22,6 @@ is block k of unit j.
 
 import numpy as np
 
-from ... import activations
 from ...backends.numba import common, host
 from ...backends.numba.blas import gemm
 from ...backends.numba.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient,
@@ -193,10 +192,7 @@ class GRUAdapter(host.ProductCellAdapter):
     """Gates z, r, hh in A (T, B, 3U); either reset variant."""
 
     def unsupported(self, cell):
-        if not (cell.activation is activations.tanh and cell.recurrent_activation is activations.sigmoid):
-            return ("the GRU kernel implements activation='tanh' with recurrent_activation='sigmoid', "
-                    f"got {cell.activation.name!r} and {cell.recurrent_activation.name!r}")
-        return None
+        return host.needs_tanh_and_sigmoid(cell, "GRU")
 
     def forward(self, cell, x, states, mask, mode):
         T, B, _ = x.shape

@@ -19,7 +19,6 @@ Keras; ``A[t, b, k*U + j]`` is gate k of unit j.
 
 import numpy as np
 
-from ... import activations
 from ...backends.numba import common, host
 from ...backends.numba.blas import gemm
 from ...backends.numba.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient,
@@ -112,10 +111,7 @@ class LSTMAdapter(host.ProductCellAdapter):
     """Gates i, f, g, o in A (T, B, 4U); states [h, c]; the default weight gradients."""
 
     def unsupported(self, cell):
-        if not (cell.activation is activations.tanh and cell.recurrent_activation is activations.sigmoid):
-            return ("the LSTM kernel implements activation='tanh' with recurrent_activation='sigmoid', "
-                    f"got {cell.activation.name!r} and {cell.recurrent_activation.name!r}")
-        return None
+        return host.needs_tanh_and_sigmoid(cell, "LSTM")
 
     def forward(self, cell, x, states, mask, mode):
         T, B, _ = x.shape
