@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import rnnlab as rl
-from rnnlab.backends.numba import custom_scan as scan
+from rnnlab.backends.numba import custom_scan
 from test_numba_backend import both_backends, random_mask, run_and_compare
 
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "kernels.md"
@@ -55,7 +55,7 @@ def test_docs_example_cell_equals_python(example, options, dtype):
 
 def test_loops_are_built_once_per_step_function(example):
     step = example["leaky_step"]
-    assert scan.forward_loop(step) is scan.forward_loop(step) is scan.LOOPS[("forward", step)]
+    assert custom_scan.forward_loop(step) is custom_scan.forward_loop(step) is custom_scan.LOOPS[("forward", step)]
 
 
 # -- a cell with two states whose output is the second one, without a numba backward ------------
@@ -129,12 +129,12 @@ def sum_tanh_backward(x, state, weights, params, cache, d_output, d_new_state, d
     dR += np.ascontiguousarray(state[:, U:].T) @ da
 
 
-@scan.register
+@custom_scan.register
 class FastSumTanhCell(SumTanhCell):
     numba_step = staticmethod(sum_tanh_step)
 
 
-@scan.register
+@custom_scan.register
 class FasterSumTanhCell(SumTanhCell):
     numba_step = staticmethod(sum_tanh_step)
     numba_backward = staticmethod(sum_tanh_backward)
@@ -156,7 +156,7 @@ def test_two_state_cell_whose_output_is_its_second_state(cls, options):
 
 
 def test_a_registered_cell_without_numba_step_falls_back():
-    @scan.register
+    @custom_scan.register
     class Plain(SumTanhCell):
         pass
 

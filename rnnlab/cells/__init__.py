@@ -6,14 +6,14 @@ line per cell below declares it to the backends, analyses and menus (see
 from .gru.cell import GRUCell
 from .lstm.cell import LSTMCell
 from .minimal.cell import MinimalRNNCell
-from .registry import declare
+from .registry import declarations, declare
 from .simple_rnn.cell import SimpleRNNCell
 from .stacked import StackedRNNCells
-
-__all__ = ["SimpleRNNCell", "GRUCell", "LSTMCell", "MinimalRNNCell", "StackedRNNCells"]
 
 declare(SimpleRNNCell, "rnnlab.cells.simple_rnn", "SimpleRNN", ("numba", "cuda"), ("recurrent_kernel", "h"))
 declare(GRUCell, "rnnlab.cells.gru", "GRU", ("numba", "cuda"), ("recurrent_kernel", "zrh"))
 declare(LSTMCell, "rnnlab.cells.lstm", "LSTM", ("numba", "cuda"), ("recurrent_kernel", "ifco"))
 declare(MinimalRNNCell, "rnnlab.cells.minimal", "MinimalRNN", (), ("recurrent_kernel", "h"))
 declare(StackedRNNCells, backends=("numba",))  # runs its cells one after another, each in its own kernels
+
+__all__ = [declaration.cell_class.__name__ for declaration in declarations()]  # rnnlab exports them all
