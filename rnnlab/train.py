@@ -21,7 +21,6 @@ import os
 import sys
 
 import numpy as np
-from tqdm import tqdm
 
 
 class History:
@@ -227,6 +226,8 @@ def _train(model, schedule, get_batch, validation_data, callbacks, verbose):
         callback.on_train_begin(model)
     history = model.history = History()
     total = sum(len(keys) for keys in schedule)
+    from tqdm import tqdm  # here, not at the top: it costs import rnnlab a tenth of a second
+
     with tqdm(total=total, unit="step", disable=not progress_enabled(verbose), file=sys.stdout) as bar:
         for epoch, keys in enumerate(schedule):
             first_step, reason = history.steps, None
