@@ -166,13 +166,9 @@ class Weighted:
                 f"{self.name} expects {len(current)} weight arrays with shapes "
                 f"{[w.shape for w in current]}, got {len(weights)}"
             )
-        checked = []
-        for i, (new, old) in enumerate(zip(weights, current)):
-            new = validation.float_array(new, f"weights[{i}]", self.dtype)
-            if new.shape != old.shape:
-                raise ValueError(f"weights[{i}] must have shape {old.shape}, got {new.shape}")
-            checked.append(new.copy())
-        self._assign_weights(checked)
+        checked = validation.arrays_of_shapes(weights, [w.shape for w in current], "weights", self.dtype,
+                                              lambda weight, shape, got: f"{weight} must have shape {shape}, got {got}")
+        self._assign_weights([w.copy() for w in checked])
 
     def ensure_built(self, input_shape):
         """Build for ``input_shape`` unless already built (``__call__`` does this on first use)."""

@@ -106,12 +106,22 @@ def flat_states(states, state_size, batch, dtype, name="states"):
             f"expected {len(sizes)} state arrays for state_size {state_size!r}, "
             f"got {len(leaves)} with shapes {nest.describe_shapes(states)}"
         )
+    return arrays_of_shapes(leaves, [(batch, size) for size in sizes], name, dtype,
+                            lambda leaf, shape, got: f"expected {leaf} of shape (batch, {shape[1]}) = {shape}, "
+                                                     f"got {got}")
+
+
+def arrays_of_shapes(values, shapes, name, dtype, message):
+    """``values`` as float arrays of ``dtype``, each of its shape in ``shapes``.
+
+    Otherwise a ValueError with ``message(f"{name}[i]", expected shape, actual shape)``.
+    """
     checked = []
-    for i, (leaf, size) in enumerate(zip(leaves, sizes)):
-        leaf = float_array(leaf, f"{name}[{i}]", dtype)
-        if leaf.shape != (batch, size):
-            raise ValueError(f"expected {name}[{i}] of shape (batch, {size}) = {(batch, size)}, got {leaf.shape}")
-        checked.append(leaf)
+    for i, (value, shape) in enumerate(zip(values, shapes)):
+        array = float_array(value, f"{name}[{i}]", dtype)
+        if array.shape != shape:
+            raise ValueError(message(f"{name}[{i}]", shape, array.shape))
+        checked.append(array)
     return checked
 
 

@@ -52,7 +52,7 @@ def make_cell(kind, units, dtype="float64", seed=0, **kwargs):
     makers = {
         "simple": lambda: rl.SimpleRNNCell(units, dtype=dtype, seed=seed, bias_initializer="normal", **kwargs),
         "gru": lambda: rl.GRUCell(units, dtype=dtype, seed=seed, bias_initializer="normal", **kwargs),
-        "gru_v1": lambda: rl.GRUCell(units, reset_after=False, dtype=dtype, seed=seed,
+        "gru_reset_before": lambda: rl.GRUCell(units, reset_after=False, dtype=dtype, seed=seed,
                                      bias_initializer="normal", **kwargs),
         "lstm": lambda: rl.LSTMCell(units, dtype=dtype, seed=seed, bias_initializer="normal", **kwargs),
         "minimal": lambda: rl.MinimalRNNCell(units, dtype=dtype, seed=seed, **kwargs),
@@ -64,7 +64,7 @@ def make_cell(kind, units, dtype="float64", seed=0, **kwargs):
     return makers[kind]()
 
 
-CELL_KINDS = ["simple", "gru", "gru_v1", "lstm", "minimal", "stacked"]
+CELL_KINDS = ["simple", "gru", "gru_reset_before", "lstm", "minimal", "stacked"]
 
 
 @pytest.fixture

@@ -52,6 +52,12 @@ def test_the_leaf_cells_are_the_built_in_ones():
     assert {"SimpleRNNCell", "GRUCell", "LSTMCell", "MinimalRNNCell"} <= leaf_cell_names()
 
 
+def test_every_declared_cell_is_exported():
+    for declaration in registry.declarations():
+        if declaration.room is not None:
+            assert getattr(rl, declaration.cell_class.__name__) is declaration.cell_class
+
+
 def test_no_code_outside_the_rooms_names_a_leaf_cell_class():
     leaves = leaf_cell_names()
     found = [f"{path}:{line} {name}" for path, tree in modules_outside_the_rooms()

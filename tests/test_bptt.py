@@ -207,7 +207,7 @@ def test_stacked_tape_has_gates_per_cell(rng):
     assert set(tape.gates[0]) == {"i", "f", "g", "o"} and set(tape.gates[1]) == {"z", "r", "hh"}
 
 
-@pytest.mark.parametrize("kind", ["simple", "gru_v1", "lstm", "stacked"])
+@pytest.mark.parametrize("kind", ["simple", "gru_reset_before", "lstm", "stacked"])
 def test_per_step_weight_contributions_sum_to_the_full_gradient(kind, rng):
     layer = rl.RNN(make_cell(kind, 3, "float64"), return_sequences=True)
     x = rng.normal(size=(2, 6, 2))

@@ -33,7 +33,7 @@ def test_cell_step_matches_naive_reference(kind, dtype, batch, features, units, 
 
 
 @pytest.mark.parametrize("activation", ["relu", "hard_sigmoid", "linear", "sigmoid"])
-@pytest.mark.parametrize("kind", ["simple", "gru", "gru_v1", "lstm"])
+@pytest.mark.parametrize("kind", ["simple", "gru", "gru_reset_before", "lstm"])
 def test_other_activations_match_naive_reference(kind, activation, rng):
     kwargs = {"activation": activation}
     if kind != "simple":
@@ -46,7 +46,7 @@ def test_other_activations_match_naive_reference(kind, activation, rng):
     np.testing.assert_allclose(output, naive_batch_step(cell, x, states)[0], rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("kind", ["simple", "gru", "gru_v1", "lstm"])
+@pytest.mark.parametrize("kind", ["simple", "gru", "gru_reset_before", "lstm"])
 def test_use_bias_false_drops_the_bias(kind, rng):
     cell = make_cell(kind, 3, use_bias=False)
     cell.build((None, 2))
@@ -60,7 +60,7 @@ KERAS_SHAPES = {
     # Keras layouts: kernel (in, gates*u), recurrent_kernel (u, gates*u), bias as listed.
     "simple": [(5, 4), (4, 4), (4,)],
     "gru": [(5, 12), (4, 12), (2, 12)],
-    "gru_v1": [(5, 12), (4, 12), (12,)],
+    "gru_reset_before": [(5, 12), (4, 12), (12,)],
     "lstm": [(5, 16), (4, 16), (16,)],
     "minimal": [(5, 4), (4, 4)],
 }

@@ -21,7 +21,7 @@ import rnnlab as rl
 from conftest import make_cell
 
 RTOL = {"float32": 1e-5, "float64": 1e-10}
-KINDS = ["simple", "gru", "gru_v1", "lstm", "stacked"]
+KINDS = ["simple", "gru", "gru_reset_before", "lstm", "stacked"]
 # (batch, time, features, units): T=1, B=1, H=1 and odd sizes
 SHAPES = [(1, 1, 1, 1), (3, 6, 2, 5)]
 
@@ -123,7 +123,7 @@ def test_numba_equals_python(kind, option, shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("kind", ["lstm", "gru_v1"])
+@pytest.mark.parametrize("kind", ["lstm", "gru_reset_before"])
 def test_bidirectional(kind, dtype):
     rng = np.random.default_rng(1)
     forward = make_cell(kind, 5, dtype)
@@ -237,7 +237,7 @@ def test_unsupported_cells_fall_back_under_auto_and_are_refused_by_numba(cell, r
     assert np.isfinite(y).all()
 
 
-@pytest.mark.parametrize("kind", ["simple", "gru", "gru_v1", "lstm", "stacked"])
+@pytest.mark.parametrize("kind", ["simple", "gru", "gru_reset_before", "lstm", "stacked"])
 def test_auto_picks_numba_for_builtin_cells(kind):
     assert rl.backends.resolve("auto", make_cell(kind, 2)) == "numba"
 
@@ -316,7 +316,7 @@ def test_import_compiles_nothing():
 
 
 @pytest.mark.parametrize("threads", ["sample_blocks", "blas"])
-@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_v1", "stacked"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_reset_before", "stacked"])
 def test_threaded_runs_equal_python(kind, threads, monkeypatch):
     """Blocks of samples in threads (forced on for small shapes), or BLAS threads: the same numbers."""
     from rnnlab.backends.numba import host as numba_backend

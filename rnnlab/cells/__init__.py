@@ -1,12 +1,13 @@
 """The built-in cells.  Each has a room, ``cells/<room>/``: ``cell.py`` is the
-readable specification, and its kernels and Jacobian sit beside it.  The one
-line per cell below declares it to the backends, analyses and menus (see
-:mod:`rnnlab.cells.registry`)."""
+readable specification, and its kernels and Jacobian sit beside it.  Each cell
+has three lines here: its import, the ``declare`` line that makes it known to
+the backends, analyses and menus (see :mod:`rnnlab.cells.registry`), and its
+name in ``__all__``, which ``rnnlab`` exports."""
 
 from .gru.cell import GRUCell
 from .lstm.cell import LSTMCell
 from .minimal.cell import MinimalRNNCell
-from .registry import declarations, declare
+from .registry import declare
 from .simple_rnn.cell import SimpleRNNCell
 from .stacked import StackedRNNCells
 
@@ -16,4 +17,4 @@ declare(LSTMCell, "rnnlab.cells.lstm", "LSTM", ("numba", "cuda"), ("recurrent_ke
 declare(MinimalRNNCell, "rnnlab.cells.minimal", "MinimalRNN", (), ("recurrent_kernel", "h"))
 declare(StackedRNNCells, backends=("numba",))  # runs its cells one after another, each in its own kernels
 
-__all__ = [declaration.cell_class.__name__ for declaration in declarations()]  # rnnlab exports them all
+__all__ = ["SimpleRNNCell", "GRUCell", "LSTMCell", "MinimalRNNCell", "StackedRNNCells"]  # rnnlab exports these

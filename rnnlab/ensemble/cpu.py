@@ -10,13 +10,13 @@ import math
 import numba
 import numpy as np
 
-from ..backends.numba.jit import kernel
+from ..backends.numba.jit import jit
 
 LOSS_CODES = {"final": 0, "mean": 1}
 
 
 # fastmath off: the sums keep their written order, so results do not depend on vectorization
-@kernel(parallel=True, fastmath=False)
+@jit(parallel=True, fastmath=False)
 def _ensemble(K, R, b, x, x_per_network, h0, loss_kind, want_grads, keep_traj,
               traj, final, mean_abs, loss, dK, dR, db, dh0, grad_norm, grad_h0_norm):
     N, H = h0.shape

@@ -17,13 +17,13 @@ _problem = cuda_device.availability_problem()
 if _problem is not None:  # runs on a GPU, or in the simulator (tests/test_cuda_simulator.py)
     pytest.skip(f"CUDA kernels cannot run here: {_problem}", allow_module_level=True)
 
-KINDS = ["simple", "gru", "gru_v1", "lstm"]
+KINDS = ["simple", "gru", "gru_reset_before", "lstm"]
 PATHS = ["persistent", "tiled"]
 TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
 
 
 def cases(kinds=KINDS):
-    return [(k, p) for k in kinds for p in PATHS if not (k == "gru_v1" and p == "tiled")]
+    return [(k, p) for k in kinds for p in PATHS if not (k == "gru_reset_before" and p == "tiled")]
 
 
 def both(kind, units, dtype, seed=0, **layer_options):
@@ -158,7 +158,7 @@ class _NumpyCupy:
 
 
 @pytest.mark.skipif(not cuda_device.simulator_active(), reason="the real CuPy paths run on a GPU")
-@pytest.mark.parametrize("kind", ["gru", "gru_v1"])
+@pytest.mark.parametrize("kind", ["gru", "gru_reset_before"])
 def test_cupy_code_paths_with_a_numpy_stand_in(kind, monkeypatch):
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray
 

@@ -7,8 +7,11 @@ everything that depends on the cell; they never look at the cell themselves.
 
 The defaults below fit a cell whose step is one product with a recurrent
 weight, ``a = x K + b + h R`` split into ``G`` gate blocks of ``U`` columns
-(SimpleRNN, LSTM, the reset_after GRU), run by the generic schedules of
-:mod:`rnnlab.backends.cuda.schedules`.  A room overrides only what differs.
+(SimpleRNN, LSTM, the reset_after GRU), whose ``cell.weights`` are
+[kernel, recurrent kernel] plus a bias when ``cell.use_bias``, and which the
+generic schedules of :mod:`rnnlab.backends.cuda.schedules` run.  A room
+overrides only what differs; a cell with other weights or another step
+overrides the weight methods or :meth:`CellAdapter.kernels`.
 
 Layout of the kernels (``U`` units, ``G`` gates, ``L`` state leaves, ``F`` inputs):
 K (F, GU), R (U, GU), b_in and b_rec (GU,); the forward's input projection is
@@ -17,10 +20,13 @@ pre-activation gradients dAX (T, B, GU) of the input part and dAH (T, B, GU)
 of the recurrent part (the same array unless :attr:`CellAdapter.separate_dah`).
 """
 
+import functools
+
 import numpy as np
 
 from ... import activations
 from . import schedules
+from .primitives import scalar_math
 
 
 class CellAdapter:
@@ -91,13 +97,25 @@ class CellAdapter:
 
     # -- kernels ------------------------------------------------------------------------
 
-    def units(self, dtype_name):
-        """(forward_unit, backward_unit): the cell's device functions for the generic schedules."""
-        raise NotImplementedError(f"{self.name} gives no unit functions; override units() or kernels()")
+    def device_functions(self, dtype_name):
+        """(forward_unit, backward_unit): the cell's device functions for the generic schedules, in ``dtype_name``.
+
+        Built once per adapter class and dtype from :meth:`unit_functions`.
+        """
+        return _units(type(self), dtype_name)
+
+    @staticmethod
+    def unit_functions(sigmoid, tanh, one, zero):
+        """Define ``forward_unit`` and ``backward_unit`` (see :mod:`.schedules`) with one dtype's math.
+
+        ``sigmoid`` and ``tanh`` are device functions and ``one``, ``zero``
+        constants of the kernel's dtype (:func:`.primitives.scalar_math`).
+        """
+        raise NotImplementedError("this cell gives no unit functions; override unit_functions() or kernels()")
 
     def kernels(self, dtype_name, geometry):
         """(forward kernel, backward kernel) for ``geometry.path``; their arguments are those of the schedules."""
-        forward_unit, backward_unit = self.units(dtype_name)
+        forward_unit, backward_unit = self.device_functions(dtype_name)
         return schedules.kernels(forward_unit, backward_unit, self.G, self.L, self.separate_dah, dtype_name,
                                  geometry)
 
@@ -140,3 +158,9 @@ def recurrent_gemm(dev, h0, h_seq, dA, out, col0, col1):
         rest = dA[1:].reshape((T - 1) * B, GU)
         dev.gemm(h_seq[: T - 1].reshape((T - 1) * B, U), rest if whole else rest[:, cols], out,
                  trans_a=True, accumulate=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _units(adapter_class, dtype_name):
+    """The unit functions of ``adapter_class`` in ``dtype_name``, made once per process."""
+    return adapter_class.unit_functions(*scalar_math(dtype_name))

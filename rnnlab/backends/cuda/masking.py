@@ -1,6 +1,6 @@
 """Keras masking on the GPU, as device functions that every schedule calls.
 
-The rule (as the python backend, :func:`rnnlab.backends.python_scan`): at a
+The rule (as the python backend, :func:`rnnlab.backends.python.scan`): at a
 masked step (``mask[t, b] == 0``) the states carry over unchanged and the
 output repeats the previous output (zeros before the first step), or is zeros
 with ``zero_output_for_mask``.  Its backward: a masked step passes its state
@@ -25,21 +25,27 @@ def step_is_real(mask, has_mask, t, b):
 
 
 @cuda.jit(device=True)
-def masked_forward(keep, zero_output, out, t, b, u, h_prev, c_prev, h_new, c_new):
+def masked_forward(mask, has_mask, zero_output, out, t, b, u, h_prev, c_prev, h_new, c_new, zero):
     """Write ``out[t, b, u]`` and return the states after step t, ``(h, c)``.
 
-    A real step (``keep``) outputs h_new and keeps the cell's new states; a
-    masked one keeps h_prev, c_prev and repeats ``out[t - 1, b, u]`` (zeros
-    at t = 0, or always with ``zero_output``).
+    A real step outputs h_new and keeps the cell's new states; a masked one
+    keeps h_prev, c_prev and repeats ``out[t - 1, b, u]`` (zeros at t = 0, or
+    always with ``zero_output``).
     """
+    # the test written out, not step_is_real(): ptxas then gives the LSTM kernel 54 registers, not 64
+    keep = True
+    if has_mask:
+        keep = mask[t, b] != 0
     if keep:
-        out[t, b, u] = h_new
-        return h_new, c_new
-    if zero_output or t == 0:
-        out[t, b, u] = 0
+        o = h_new
     else:
-        out[t, b, u] = out[t - 1, b, u]
-    return h_prev, c_prev
+        h_new = h_prev
+        c_new = c_prev
+        o = zero
+        if not zero_output and t > 0:
+            o = out[t - 1, b, u]
+    out[t, b, u] = o
+    return h_new, c_new
 
 
 @cuda.jit(device=True)

@@ -16,9 +16,9 @@ parts: they give dR, db_rec and, through R^T, dL/dh_prev).  It returns the part
 of dL/dh_prev that does not go through R, and dL/dc_prev.  State leaf 1 (c) is
 used only by cells with two state leaves (L = 2, the LSTM).
 
-This module turns such a pair into kernels (:func:`kernels` picks the pair
-for a launch geometry); the masking rules come from
-:mod:`rnnlab.backends.cuda.masking`:
+This module turns such a pair into two kinds of kernels; :func:`kernels`
+picks the pair for a launch geometry, and every kernel takes Keras masking
+from :mod:`rnnlab.backends.cuda.masking`.
 
 **Persistent** (:func:`persistent_forward`, :func:`persistent_backward`): one
 launch runs every timestep.  Each block owns ``rows`` batch rows (at most
@@ -137,8 +137,8 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared):
                     for g in range(G):
                         gates[t, b, g * U + u] = gv[g]
                     extra[t, b, u] = ex
-                keep = step_is_real(mask, has_mask, t, b)
-                h_new, c_new = masked_forward(keep, zero_output, out, t, b, u, h_prev, c_prev, h_new, c_new)
+                h_new, c_new = masked_forward(mask, has_mask, zero_output, out, t, b, u, h_prev, c_prev, h_new,
+                                              c_new, zero)
                 sh_h[idx] = h_new
                 sh_c[idx] = c_new
                 if record:
@@ -335,8 +335,8 @@ def tiled_forward_step(forward_unit, G, L, dtype_name, tile_rows, tile_units, ti
                 for g in range(G):
                     gates[t, b, g * U + u] = gv[g]
                 extra[t, b, u] = ex
-            keep = step_is_real(mask, has_mask, t, b)
-            h_new, c_new = masked_forward(keep, zero_output, out, t, b, u, h_prev, c_prev, h_new, c_new)
+            h_new, c_new = masked_forward(mask, has_mask, zero_output, out, t, b, u, h_prev, c_prev, h_new, c_new,
+                                          zero)
             s_out[0, b, u] = h_new
             if L == 2:
                 s_out[1, b, u] = c_new

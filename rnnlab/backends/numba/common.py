@@ -23,6 +23,8 @@ applies to the last cell).
 
 import math
 
+import numpy as np
+
 from numba import njit, types
 from numba.extending import overload
 
@@ -30,7 +32,8 @@ from . import fastmath
 from .jit import SCALAR_OPTIONS
 
 __all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "activate", "activation_grad", "REPEAT", "ZERO", "RAW",
-           "copy_rows", "carry_masked_states", "mask_outputs", "output_gradient", "step_state_gradient"]
+           "copy_rows", "carry_masked_states", "mask_outputs", "emit_step", "backward_buffers", "output_gradient",
+           "step_state_gradient"]
 
 #: What a masked step outputs (see the module docstring).
 REPEAT, ZERO, RAW = 0, 1, 2
@@ -143,6 +146,28 @@ def mask_outputs(t, mask, mode, outputs, b0, b1):
             repeat = mode == REPEAT and t > 0
             for j in range(outputs.shape[2]):
                 outputs[t, b, j] = outputs[t - 1, b, j] if repeat else zero
+
+
+@njit(inline="always")
+def emit_step(t, mask, output_mode, H, outputs, b0, b1):
+    """The end of forward step t for a cell whose output is its state h: outputs[t] = h, then the masking.
+
+    H: (T+1, B, U) states, H[t + 1] just written by the step; outputs: (T, B, U).
+    """
+    copy_rows(H[t + 1], outputs[t], b0, b1)
+    carry_masked_states(t, mask, H, b0, b1)
+    mask_outputs(t, mask, output_mode, outputs, b0, b1)
+
+
+@njit(inline="always")
+def backward_buffers(d_h):
+    """(d_carry, d_cell_out, d_h_prev), each zeros like d_h (B, U): the scratch of every backward loop.
+
+    d_carry: gradient on an output that later masked steps repeated; d_cell_out:
+    gradient on the cell's own output at this step; d_h_prev: gradient on the
+    state entering this step, before the masking.
+    """
+    return np.zeros_like(d_h), np.zeros_like(d_h), np.zeros_like(d_h)
 
 
 @njit(inline="always")

@@ -276,9 +276,17 @@ class CpuAdapter:
     input gradients.
     """
 
+    #: ``{attribute: activation name}`` that the loops implement, e.g. ``{"activation": "tanh"}``.
+    required_activations = {}
+
     def unsupported(self, cell):
         """Why this configuration of the cell has no kernel (an activation, say), or None."""
-        return None
+        wanted = self.required_activations
+        if all(getattr(cell, attribute) is activations.get(name) for attribute, name in wanted.items()):
+            return None
+        return (f"the {type(cell).__name__} kernel implements "
+                + " with ".join(f"{attribute}={name!r}" for attribute, name in wanted.items())
+                + ", got " + " and ".join(repr(getattr(cell, attribute).name) for attribute in wanted))
 
     def streamed_bytes(self, cell):
         """Bytes of weights every step reads (decides how the call uses threads)."""
@@ -303,14 +311,6 @@ class CpuAdapter:
     def input_grads(self, cell, d_input_pre):
         """dL/dx (T', B, F) from the input projection's gradient (T', B, G)."""
         raise NotImplementedError
-
-
-def needs_tanh_and_sigmoid(cell, kernel_name):
-    """None when ``cell`` uses the default activations (tanh, recurrent sigmoid), else why ``kernel_name`` can't run it."""
-    if cell.activation is activations.tanh and cell.recurrent_activation is activations.sigmoid:
-        return None
-    return (f"the {kernel_name} kernel implements activation='tanh' with recurrent_activation='sigmoid', "
-            f"got {cell.activation.name!r} and {cell.recurrent_activation.name!r}")
 
 
 class ProductCellAdapter(CpuAdapter):

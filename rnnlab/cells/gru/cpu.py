@@ -24,8 +24,8 @@ import numpy as np
 
 from ...backends.numba import common, host
 from ...backends.numba.blas import gemm
-from ...backends.numba.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient,
-                                      sigmoid, step_state_gradient, tanh)
+from ...backends.numba.common import (backward_buffers, emit_step, output_gradient, sigmoid, step_state_gradient,
+                                      tanh)
 from ...backends.numba.jit import jit
 
 
@@ -59,9 +59,7 @@ def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode, b0, b1)
                 a_z[j], a_r[j], a_h[j] = z, r, hh
                 mhh_out[j] = mhh
                 h_new[j] = z * h_prev[j] + (one - z) * hh
-        copy_rows(H[t + 1], outputs[t], b0, b1)
-        carry_masked_states(t, mask, H, b0, b1)
-        mask_outputs(t, mask, output_mode, outputs, b0, b1)
+        emit_step(t, mask, output_mode, H, outputs, b0, b1)
 
 
 @jit(depends=[common])
@@ -78,9 +76,7 @@ def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, las
     """
     U = d_h.shape[1]
     zero, one = d_h.dtype.type(0), d_h.dtype.type(1)
-    d_carry = np.zeros_like(d_h)
-    d_cell_out = np.zeros_like(d_h)
-    d_h_prev = np.zeros_like(d_h)
+    d_carry, d_cell_out, d_h_prev = backward_buffers(d_h)
     for t in range(last, first - 1, -1):
         output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
         for b in range(b0, b1):
@@ -135,9 +131,7 @@ def forward_reset_before(A, R, H, RH, outputs, mask, output_mode, b0, b1):
                 hh = tanh(a_h[j])
                 a_h[j] = hh
                 h_new[j] = z * h_prev[j] + (one - z) * hh
-        copy_rows(H[t + 1], outputs[t], b0, b1)
-        carry_masked_states(t, mask, H, b0, b1)
-        mask_outputs(t, mask, output_mode, outputs, b0, b1)
+        emit_step(t, mask, output_mode, H, outputs, b0, b1)
 
 
 @jit(depends=[common])
@@ -152,9 +146,7 @@ def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d
     U = d_h.shape[1]
     zero, one = d_h.dtype.type(0), d_h.dtype.type(1)
     R_zr, R_h = R[:, : 2 * U], R[:, 2 * U :]
-    d_carry = np.zeros_like(d_h)
-    d_cell_out = np.zeros_like(d_h)
-    d_h_prev = np.zeros_like(d_h)
+    d_carry, d_cell_out, d_h_prev = backward_buffers(d_h)
     d_rh = np.zeros_like(d_h)
     for t in range(last, first - 1, -1):
         output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
@@ -185,14 +177,10 @@ def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
 
 
-# -- the host adapter: what the numba host calls (see rnnlab.backends.numba.host) --------------
-
-
 class GRUAdapter(host.ProductCellAdapter):
     """Gates z, r, hh in A (T, B, 3U); either reset variant."""
 
-    def unsupported(self, cell):
-        return host.needs_tanh_and_sigmoid(cell, "GRU")
+    required_activations = {"activation": "tanh", "recurrent_activation": "sigmoid"}
 
     def forward(self, cell, x, states, mask, mode):
         T, B, _ = x.shape

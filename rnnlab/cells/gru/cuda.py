@@ -40,42 +40,6 @@ from ...backends.cuda.primitives import numba_dtype, scalar_math, store
 from ...backends.cuda.schedules import MAXR
 
 
-@functools.lru_cache(maxsize=None)
-def units(dtype_name):
-    """(forward_unit, backward_unit) of the reset_after=True GRU for ``dtype_name``."""
-    sigmoid, tanh, one, zero = scalar_math(dtype_name)
-
-    @cuda.jit(device=True)
-    def forward_unit(ax, ah, h_prev, c_prev, gv):
-        z = sigmoid(ax[0] + ah[0])
-        r = sigmoid(ax[1] + ah[1])
-        hh = tanh(ax[2] + r * ah[2])
-        gv[0] = z
-        gv[1] = r
-        gv[2] = hh
-        return z * h_prev + (one - z) * hh, c_prev, ah[2]
-
-    @cuda.jit(device=True)
-    def backward_unit(gh, gc, h_prev, c_prev, h_new, c_new, gv, extra, dax, dah):
-        z = gv[0]
-        r = gv[1]
-        hh = gv[2]
-        dz = gh * (h_prev - hh)
-        dph = gh * (one - z) * (one - hh * hh)
-        dr = dph * extra
-        dpz = dz * z * (one - z)
-        dpr = dr * r * (one - r)
-        dax[0] = dpz
-        dax[1] = dpr
-        dax[2] = dph
-        dah[0] = dpz
-        dah[1] = dpr
-        dah[2] = dph * r
-        return gh * z, zero
-
-    return forward_unit, backward_unit
-
-
 # -- reset_before (reset_after=False): two dependent products per step ---------------------
 
 
@@ -161,8 +125,7 @@ def reset_before_forward(dtype_name):
                     gates[t, b, U + u] = sh_m[r * GU + U + u]
                     gates[t, b, 2 * U + u] = hh
                     extra[t, b, u] = sh_rh[idx]
-                keep = step_is_real(mask, has_mask, t, b)
-                h_new, _ = masked_forward(keep, zero_output, out, t, b, u, h_prev, zero, h_new, zero)
+                h_new, _ = masked_forward(mask, has_mask, zero_output, out, t, b, u, h_prev, zero, h_new, zero, zero)
                 sh_h[idx] = h_new
                 if record:
                     seq[0, t, b, u] = h_new
@@ -295,8 +258,37 @@ class ResetAfterGRUAdapter(GRUAdapter):
     name = "GRUCell(reset_after=True)"
     separate_dah = True  # dah_h = dph * r, while dax_h = dph
 
-    def units(self, dtype_name):
-        return units(dtype_name)
+    @staticmethod
+    def unit_functions(sigmoid, tanh, one, zero):
+        @cuda.jit(device=True)
+        def forward_unit(ax, ah, h_prev, c_prev, gv):
+            z = sigmoid(ax[0] + ah[0])
+            r = sigmoid(ax[1] + ah[1])
+            hh = tanh(ax[2] + r * ah[2])
+            gv[0] = z
+            gv[1] = r
+            gv[2] = hh
+            return z * h_prev + (one - z) * hh, c_prev, ah[2]
+
+        @cuda.jit(device=True)
+        def backward_unit(gh, gc, h_prev, c_prev, h_new, c_new, gv, extra, dax, dah):
+            z = gv[0]
+            r = gv[1]
+            hh = gv[2]
+            dz = gh * (h_prev - hh)
+            dph = gh * (one - z) * (one - hh * hh)
+            dr = dph * extra
+            dpz = dz * z * (one - z)
+            dpr = dr * r * (one - r)
+            dax[0] = dpz
+            dax[1] = dpr
+            dax[2] = dph
+            dah[0] = dpz
+            dah[1] = dpr
+            dah[2] = dph * r
+            return gh * z, zero
+
+        return forward_unit, backward_unit
 
     def host_weights(self, cell):
         """The bias (2, 3U) is [b_in, b_rec]: b_rec is added to h R before the reset gate acts."""

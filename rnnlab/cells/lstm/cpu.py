@@ -17,11 +17,9 @@ Layouts: T steps, B samples, U units.  Gate order i, f, g (= c~), o, as in
 Keras; ``A[t, b, k*U + j]`` is gate k of unit j.
 """
 
-import numpy as np
-
 from ...backends.numba import common, host
 from ...backends.numba.blas import gemm
-from ...backends.numba.common import (carry_masked_states, copy_rows, mask_outputs, output_gradient,
+from ...backends.numba.common import (backward_buffers, carry_masked_states, emit_step, output_gradient,
                                       sigmoid, step_state_gradient, tanh)
 from ...backends.numba.jit import jit
 
@@ -54,10 +52,8 @@ def forward(A, R, H, C, outputs, mask, output_mode, b0, b1):
                 c = f * c_prev[j] + i * g
                 c_new[j] = c
                 h_new[j] = o * tanh(c)
-        copy_rows(H[t + 1], outputs[t], b0, b1)
-        carry_masked_states(t, mask, H, b0, b1)
         carry_masked_states(t, mask, C, b0, b1)
-        mask_outputs(t, mask, output_mode, outputs, b0, b1)
+        emit_step(t, mask, output_mode, H, outputs, b0, b1)
 
 
 @jit(depends=[common])
@@ -76,9 +72,7 @@ def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
     """
     U = d_h.shape[1]
     zero, one = d_h.dtype.type(0), d_h.dtype.type(1)
-    d_carry = np.zeros_like(d_h)  # (B, U) gradient on an output that later masked steps repeated
-    d_cell_out = np.zeros_like(d_h)  # (B, U) gradient on the cell's own output
-    d_h_prev = np.zeros_like(d_h)
+    d_carry, d_cell_out, d_h_prev = backward_buffers(d_h)
     for t in range(last, first - 1, -1):
         output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
         for b in range(b0, b1):
@@ -104,14 +98,10 @@ def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
 
 
-# -- the host adapter: what the numba host calls (see rnnlab.backends.numba.host) --------------
-
-
 class LSTMAdapter(host.ProductCellAdapter):
     """Gates i, f, g, o in A (T, B, 4U); states [h, c]; the default weight gradients."""
 
-    def unsupported(self, cell):
-        return host.needs_tanh_and_sigmoid(cell, "LSTM")
+    required_activations = {"activation": "tanh", "recurrent_activation": "sigmoid"}
 
     def forward(self, cell, x, states, mask, mode):
         T, B, _ = x.shape

@@ -20,50 +20,9 @@ Backward, with gh = dL/dh' and gc = dL/dc' from later steps::
     dc = dc' * f                   dh = da R^T (done by the schedule)
 """
 
-import functools
-
 from numba import cuda
 
 from ...backends.cuda.adapter import CellAdapter
-from ...backends.cuda.primitives import scalar_math
-
-
-@functools.lru_cache(maxsize=None)
-def units(dtype_name):
-    """(forward_unit, backward_unit) for ``dtype_name``."""
-    sigmoid, tanh, one, zero = scalar_math(dtype_name)
-
-    @cuda.jit(device=True)
-    def forward_unit(ax, ah, h_prev, c_prev, gv):
-        i = sigmoid(ax[0] + ah[0])
-        f = sigmoid(ax[1] + ah[1])
-        g = tanh(ax[2] + ah[2])
-        o = sigmoid(ax[3] + ah[3])
-        c_new = f * c_prev + i * g
-        h_new = o * tanh(c_new)
-        gv[0] = i
-        gv[1] = f
-        gv[2] = g
-        gv[3] = o
-        return h_new, c_new, zero
-
-    @cuda.jit(device=True)
-    def backward_unit(gh, gc, h_prev, c_prev, h_new, c_new, gv, extra, dax, dah):
-        i = gv[0]
-        f = gv[1]
-        g = gv[2]
-        o = gv[3]
-        tc = tanh(c_new)
-        dc_new = gc + gh * o * (one - tc * tc)
-        dax[0] = dc_new * g * i * (one - i)
-        dax[1] = dc_new * c_prev * f * (one - f)
-        dax[2] = dc_new * i * (one - g * g)
-        dax[3] = gh * tc * o * (one - o)
-        for k in range(4):
-            dah[k] = dax[k]
-        return zero, dc_new * f
-
-    return forward_unit, backward_unit
 
 
 class LSTMAdapter(CellAdapter):
@@ -75,8 +34,39 @@ class LSTMAdapter(CellAdapter):
     gate_names = ("i", "f", "g", "o")
     required_activations = {"activation": "tanh", "recurrent_activation": "sigmoid"}
 
-    def units(self, dtype_name):
-        return units(dtype_name)
+    @staticmethod
+    def unit_functions(sigmoid, tanh, one, zero):
+        @cuda.jit(device=True)
+        def forward_unit(ax, ah, h_prev, c_prev, gv):
+            i = sigmoid(ax[0] + ah[0])
+            f = sigmoid(ax[1] + ah[1])
+            g = tanh(ax[2] + ah[2])
+            o = sigmoid(ax[3] + ah[3])
+            c_new = f * c_prev + i * g
+            h_new = o * tanh(c_new)
+            gv[0] = i
+            gv[1] = f
+            gv[2] = g
+            gv[3] = o
+            return h_new, c_new, zero
+
+        @cuda.jit(device=True)
+        def backward_unit(gh, gc, h_prev, c_prev, h_new, c_new, gv, extra, dax, dah):
+            i = gv[0]
+            f = gv[1]
+            g = gv[2]
+            o = gv[3]
+            tc = tanh(c_new)
+            dc_new = gc + gh * o * (one - tc * tc)
+            dax[0] = dc_new * g * i * (one - i)
+            dax[1] = dc_new * c_prev * f * (one - f)
+            dax[2] = dc_new * i * (one - g * g)
+            dax[3] = gh * tc * o * (one - o)
+            for k in range(4):
+                dah[k] = dax[k]
+            return zero, dc_new * f
+
+        return forward_unit, backward_unit
 
 
 _ADAPTER = LSTMAdapter()

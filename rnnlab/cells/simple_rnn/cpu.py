@@ -13,13 +13,11 @@ only: the host runs blocks of samples in threads (the kernels release the GIL).
 Layouts: T steps, B samples, U units.
 """
 
-import numpy as np
-
 from ... import activations
 from ...backends.numba import common, host
 from ...backends.numba.blas import gemm
-from ...backends.numba.common import (ACTIVATION_CODES, activate, activation_grad, carry_masked_states,
-                                      copy_rows, mask_outputs, output_gradient, step_state_gradient)
+from ...backends.numba.common import (ACTIVATION_CODES, activate, activation_grad, backward_buffers, emit_step,
+                                      output_gradient, step_state_gradient)
 from ...backends.numba.jit import jit
 
 
@@ -38,9 +36,7 @@ def forward(A, R, H, outputs, mask, output_mode, activation, b0, b1):
             a, h_new = A[t, b], H[t + 1, b]  # 1-D views: loops over views vectorize
             for j in range(U):
                 h_new[j] = activate(activation, a[j])
-        copy_rows(H[t + 1], outputs[t], b0, b1)
-        carry_masked_states(t, mask, H, b0, b1)
-        mask_outputs(t, mask, output_mode, outputs, b0, b1)
+        emit_step(t, mask, output_mode, H, outputs, b0, b1)
 
 
 @jit(depends=[common])
@@ -56,9 +52,7 @@ def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state
     """
     U = d_h.shape[1]
     zero = d_h.dtype.type(0)
-    d_carry = np.zeros_like(d_h)
-    d_cell_out = np.zeros_like(d_h)
-    d_h_prev = np.zeros_like(d_h)
+    d_carry, d_cell_out, d_h_prev = backward_buffers(d_h)
     for t in range(last, first - 1, -1):
         output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
         for b in range(b0, b1):
@@ -72,9 +66,6 @@ def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state
                 da[j] = g * activation_grad(activation, a[j], h_new[j])
         gemm(False, True, 1.0, dA[t, b0:b1], R, 0.0, d_h_prev[b0:b1])  # dh = da R^T
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
-
-
-# -- the host adapter: what the numba host calls (see rnnlab.backends.numba.host) --------------
 
 
 class SimpleRNNAdapter(host.ProductCellAdapter):

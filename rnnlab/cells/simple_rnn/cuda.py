@@ -17,32 +17,9 @@ Backward, with gh = dL/dh' (output and state gradients added)::
     dh = da R^T                           (done by the schedule, through R)
 """
 
-import functools
-
 from numba import cuda
 
 from ...backends.cuda.adapter import CellAdapter
-from ...backends.cuda.primitives import scalar_math
-
-
-@functools.lru_cache(maxsize=None)
-def units(dtype_name):
-    """(forward_unit, backward_unit) for ``dtype_name``."""
-    _sigmoid, tanh, one, zero = scalar_math(dtype_name)
-
-    @cuda.jit(device=True)
-    def forward_unit(ax, ah, h_prev, c_prev, gv):
-        h_new = tanh(ax[0] + ah[0])
-        return h_new, c_prev, zero
-
-    @cuda.jit(device=True)
-    def backward_unit(gh, gc, h_prev, c_prev, h_new, c_new, gv, extra, dax, dah):
-        da = gh * (one - h_new * h_new)
-        dax[0] = da
-        dah[0] = da
-        return zero, zero
-
-    return forward_unit, backward_unit
 
 
 class SimpleRNNAdapter(CellAdapter):
@@ -52,8 +29,21 @@ class SimpleRNNAdapter(CellAdapter):
     G = 1  # gate blocks in K and R
     L = 1  # state leaves: [h]
 
-    def units(self, dtype_name):
-        return units(dtype_name)
+    @staticmethod
+    def unit_functions(_sigmoid, tanh, one, zero):
+        @cuda.jit(device=True)
+        def forward_unit(ax, ah, h_prev, c_prev, gv):
+            h_new = tanh(ax[0] + ah[0])
+            return h_new, c_prev, zero
+
+        @cuda.jit(device=True)
+        def backward_unit(gh, gc, h_prev, c_prev, h_new, c_new, gv, extra, dax, dah):
+            da = gh * (one - h_new * h_new)
+            dax[0] = da
+            dah[0] = da
+            return zero, zero
+
+        return forward_unit, backward_unit
 
 
 _ADAPTER = SimpleRNNAdapter()
