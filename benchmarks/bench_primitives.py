@@ -1,10 +1,10 @@
-"""Benchmarks of the kernel building blocks in rnnlab.kernels (not a test; prints a report).
+"""Benchmarks of the kernel building blocks in rnnlab.backends.numba (not a test; prints a report).
 
     .venv/bin/python benchmarks/bench_primitives.py [--quick]
 
 It reports:
 
-1. import times of ``rnnlab``, ``rnnlab.kernels`` and the kernel submodules;
+1. import times of ``rnnlab``, ``rnnlab.backends.numba`` and its building blocks;
 2. whether an elementwise loop over ``fastmath.tanh``/``sigmoid`` vectorizes
    (it counts packed SIMD instructions in the assembly), and its speed against
    ``np.tanh`` and a ``math.tanh`` loop;
@@ -44,7 +44,7 @@ def median_time(fn, *args, repeat=15, number=1):
 
 def import_times():
     print("== import time (python -X importtime, cumulative, median of 5 fresh processes) ==")
-    for module in ["rnnlab", "rnnlab.kernels", "rnnlab.backends.numba.jit", "rnnlab.backends.numba.fastmath",
+    for module in ["rnnlab", "rnnlab.backends.numba", "rnnlab.backends.numba.jit", "rnnlab.backends.numba.fastmath",
                    "rnnlab.backends.numba.blas"]:
         samples = []
         for _ in range(5 if not QUICK else 2):
@@ -53,10 +53,10 @@ def import_times():
             row = [line for line in err.splitlines() if line.rstrip().endswith(f"| {module}")][-1]
             samples.append(int(row.split("|")[1]) / 1e6)
         print(f"  import {module:<26s} {statistics.median(samples):6.3f} s")
-    out = subprocess.run([sys.executable, "-c", "import sys, rnnlab, rnnlab.kernels; "
+    out = subprocess.run([sys.executable, "-c", "import sys, rnnlab, rnnlab.backends.numba; "
                           "print(sorted({m.split('.')[0] for m in sys.modules} & {'numba', 'scipy', 'llvmlite'}))"],
                          capture_output=True, text=True, check=True).stdout.strip()
-    print(f"  heavy modules loaded by `import rnnlab, rnnlab.kernels`: {out}")
+    print(f"  heavy modules loaded by `import rnnlab, rnnlab.backends.numba`: {out}")
 
 
 def vector_report(asm):

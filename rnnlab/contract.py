@@ -240,7 +240,7 @@ class AbstractRNNCell(Weighted):
 
     def forward(self, inputs, states):
         """``call`` plus a cache for :meth:`backward`.  Cells with a backward override this."""
-        output, new_states = self._checked_call(inputs, states)
+        output, new_states = self.checked_call(inputs, states)
         return output, new_states, None
 
     def backward(self, cache, d_output, d_new_states):
@@ -282,13 +282,13 @@ class AbstractRNNCell(Weighted):
         else:
             flat = validation.flat_states(states, self.state_size, inputs.shape[0], self.dtype)
         self.ensure_built((None, inputs.shape[1]))
-        return self._checked_call(inputs, self.pack_states(flat))
+        return self.checked_call(inputs, self.pack_states(flat))
 
     def pack_states(self, flat_states):
         """Turn a flat list of state arrays into the nested list ``call`` expects."""
         return nest.state_list(nest.pack_sequence_as(self.state_size, flat_states))
 
-    def _checked_call(self, inputs, states):
+    def checked_call(self, inputs, states):
         """``call`` with its result normalised: new states always come back as a list.
 
         Keras allows ``return output, output`` for a single-state cell; we accept it too.

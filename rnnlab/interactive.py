@@ -5,7 +5,7 @@ simulation and redraws, returning the ``Figure``.  In a notebook::
 
     from ipywidgets import interact
     interact(rl.interactive.dynamics, spectral_radius=(0.1, 2.0, 0.05), gain=(0.1, 3.0, 0.1),
-             input_amplitude=(0.0, 2.0, 0.1), cell=["SimpleRNN", "GRU", "LSTM"])
+             input_amplitude=(0.0, 2.0, 0.1), cell=rl.interactive.cells())
 
 Because they are plain functions, pytest calls them with slider values directly.
 """
@@ -15,32 +15,32 @@ import numpy as np
 import rnnlab as rl
 from rnnlab import analysis
 from rnnlab.cells import registry
+from rnnlab.cells.base import BuiltinCell
 
 
 def cells():
-    """The slider menu: short names of the cells whose recurrent weight is square blocks (from the registry)."""
-    return sorted(registry.with_recurrent_blocks())
+    """The slider menu, from the registry: cells whose recurrent weight is square gate blocks and
+    whose constructor takes Keras-style initializers (so its blocks can be drawn from N(0, 1)),
+    in declaration order: ``["SimpleRNN", "GRU", "LSTM"]`` for the built-in cells."""
+    return [name for name, cls in registry.with_recurrent_blocks().items() if issubclass(cls, BuiltinCell)]
 
 
 def make_cell(cell="SimpleRNN", units=32, spectral_radius=0.9, gain=1.0, inputs=1, seed=0):
     """A float64 cell whose recurrent matrix (each gate block) has the given spectral radius.
 
-    ``cell`` is a short name from :func:`cells`.  ``gain`` scales the input
-    kernel; each recurrent block is drawn from N(0, 1) and rescaled so its
-    largest |eigenvalue| equals ``spectral_radius``.
+    ``cell`` is a name from :func:`cells`.  ``gain`` scales the input kernel;
+    the recurrent blocks are drawn from a normal distribution and rescaled so
+    their largest |eigenvalue| equals ``spectral_radius``.
     """
-    menu = registry.with_recurrent_blocks()
-    if cell not in menu:
-        raise ValueError(f"cell must be one of {sorted(menu)}, got {cell!r}")
-    instance = menu[cell](units, seed=seed, dtype="float64")
+    if cell not in cells():
+        raise ValueError(f"cell must be one of {cells()}, got {cell!r}")
+    instance = registry.cell_class(cell)(units, seed=seed, dtype="float64", recurrent_initializer="normal")
     instance.build((None, inputs))
     weight_name, blocks = registry.declaration_for(instance).recurrent_blocks
     weights = dict(zip(instance.weight_names, instance.get_weights()))
-    weights["kernel"] *= gain
-    recurrent = np.random.default_rng(seed).standard_normal(weights[weight_name].shape)
-    for block in np.split(recurrent, len(blocks), axis=1):  # views: each block is rescaled in place
+    weights["kernel"] *= gain  # a BuiltinCell's input weight
+    for block in np.split(weights[weight_name], len(blocks), axis=1):  # views: each block is rescaled in place
         block *= spectral_radius / np.abs(np.linalg.eigvals(block)).max()
-    weights[weight_name] = recurrent
     instance.set_weights(list(weights.values()))
     return instance
 

@@ -23,7 +23,7 @@ import copy
 import numpy as np
 
 from . import bptt, losses, optimizers
-from .cells.registry import cell_class
+from .cells.registry import cell_class  # noqa: F401  (rnnlab.models.cell_class, as before)
 from .contract import deserialize, register, serialize
 from .layers import RNN, Bidirectional, Dense
 

@@ -160,20 +160,22 @@ def truncation_windows(steps, truncate):
     return [(origin, max(0, origin - truncate + 1)) for origin in range(steps)]
 
 
-def truncated_sweeps(d_outputs, truncate, sweep):
+def truncated_sweeps(d_outputs, truncate, sweep, zeros_like=np.zeros_like):
     """Run ``sweep(d_out, last, first, with_final)`` for each window of :func:`truncation_windows`.
 
     d_outputs: (T, B, O), the gradient on every output.  A truncated sweep
     sees the gradient of its own output step only (``d_out`` is zero
     elsewhere), and only the sweep from the last step carries the gradient of
     the final states (``with_final``).  The caller's ``sweep`` adds up.
+    ``zeros_like`` makes the buffer of that one output's gradient (the numba
+    host passes its memory pool's).
     """
     windows = truncation_windows(len(d_outputs), truncate)
     if len(windows) == 1:
         last, first = windows[0]
         sweep(d_outputs, last, first, True)
         return
-    only_origin = np.zeros_like(d_outputs)
+    only_origin = zeros_like(d_outputs)
     for last, first in windows:
         only_origin[last] = d_outputs[last]
         sweep(only_origin, last, first, last == len(d_outputs) - 1)

@@ -5,6 +5,7 @@ import pytest
 
 import naive
 import rnnlab as rl
+from rnnlab.cells import registry
 
 DTYPES = ["float32", "float64"]
 # float32 cells are compared to float64 references; these are the tolerances.
@@ -26,45 +27,30 @@ def naive_step_for(cell):
             return x, new
 
         return stacked
+    if type(cell).__name__ not in naive.REFERENCES:
+        raise TypeError(f"no naive reference for {type(cell).__name__}")
     weights = [w.astype(np.float64) for w in cell.get_weights()]
-    if isinstance(cell, rl.LSTMCell):
-        K, R = weights[:2]
-        b = weights[2] if cell.use_bias else None
-        return lambda x, s: naive.lstm_step(x, s[0], s[1], K, R, b, cell.activation.name,
-                                            cell.recurrent_activation.name)
-    if isinstance(cell, rl.GRUCell):
-        K, R = weights[:2]
-        b = weights[2] if cell.use_bias else None
-        return lambda x, s: naive.gru_step(x, s[0], K, R, b, cell.reset_after, cell.activation.name,
-                                           cell.recurrent_activation.name)
-    if isinstance(cell, rl.SimpleRNNCell):
-        K, R = weights[:2]
-        b = weights[2] if cell.use_bias else None
-        return lambda x, s: naive.simple_rnn_step(x, s[0], K, R, b, cell.activation.name)
-    if isinstance(cell, rl.MinimalRNNCell):
-        K, R = weights
-        return lambda x, s: naive.simple_rnn_step(x, s[0], K, R, None, "linear")
-    raise TypeError(f"no naive reference for {type(cell).__name__}")
+    # activations by name, as naive.ACTIVATIONS knows them
+    config = {**cell.get_config(), **{name: getattr(cell, name).name for name in ("activation", "recurrent_activation")
+                                      if hasattr(cell, name)}}
+    return naive.REFERENCES[type(cell).__name__](config, weights)
 
 
 def make_cell(kind, units, dtype="float64", seed=0, **kwargs):
-    """Cells by short name, with non-default weights so biases matter."""
-    makers = {
-        "simple": lambda: rl.SimpleRNNCell(units, dtype=dtype, seed=seed, bias_initializer="normal", **kwargs),
-        "gru": lambda: rl.GRUCell(units, dtype=dtype, seed=seed, bias_initializer="normal", **kwargs),
-        "gru_reset_before": lambda: rl.GRUCell(units, reset_after=False, dtype=dtype, seed=seed,
-                                     bias_initializer="normal", **kwargs),
-        "lstm": lambda: rl.LSTMCell(units, dtype=dtype, seed=seed, bias_initializer="normal", **kwargs),
-        "minimal": lambda: rl.MinimalRNNCell(units, dtype=dtype, seed=seed, **kwargs),
-        "stacked": lambda: rl.StackedRNNCells([
-            rl.LSTMCell(units, dtype=dtype, seed=seed, bias_initializer="normal"),
-            rl.GRUCell(units + 1, dtype=dtype, seed=seed + 1, bias_initializer="normal"),
-        ]),
-    }
-    return makers[kind]()
+    """The example cell of ``kind`` (a key of naive.EXAMPLES, or "stacked"), with non-default weights."""
+    if kind == "stacked":
+        return rl.StackedRNNCells([make_cell("lstm", units, dtype, seed), make_cell("gru", units + 1, dtype, seed + 1)])
+    class_name, arguments = naive.EXAMPLES[kind]
+    return getattr(rl, class_name)(units, dtype=dtype, seed=seed, **{**arguments, **kwargs})
 
 
-CELL_KINDS = ["simple", "gru", "gru_reset_before", "lstm", "minimal", "stacked"]
+#: Every cell kind the tests loop over: each example of naive.py, and a stack of two cells.
+CELL_KINDS = list(naive.EXAMPLES) + ["stacked"]
+
+
+def kinds_on(backend):
+    """The kinds whose cell runs on kernel ``backend`` ("numba" or "cuda"), from the cells' declarations."""
+    return [kind for kind in CELL_KINDS if backend in registry.declaration_for(make_cell(kind, 2)).backends]
 
 
 @pytest.fixture

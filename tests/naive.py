@@ -74,6 +74,48 @@ def lstm_step(x, h, c, K, R, b, act="tanh", rec_act="sigmoid"):
     return h_new, [h_new, c_new]
 
 
+# -- which reference computes which cell --------------------------------------------------------
+#
+# A new cell adds its step function above and one entry to each table below; every test that
+# loops over cell kinds then covers it.  Still no rnnlab here: the tables name classes by string
+# and read only a cell's get_config() and get_weights().
+
+#: kind -> (class name, constructor arguments besides units, dtype and seed): the example cells the
+#: tests use, with non-default biases so that biases matter.
+EXAMPLES = {
+    "simple": ("SimpleRNNCell", dict(bias_initializer="normal")),
+    "gru": ("GRUCell", dict(bias_initializer="normal")),
+    "gru_reset_before": ("GRUCell", dict(reset_after=False, bias_initializer="normal")),
+    "lstm": ("LSTMCell", dict(bias_initializer="normal")),
+    "minimal": ("MinimalRNNCell", {}),
+}
+
+#: kind -> the Keras weight shapes of its example cell with 4 units and 5 input features (DESIGN.md).
+KERAS_WEIGHT_SHAPES = {
+    "simple": [(5, 4), (4, 4), (4,)],
+    "gru": [(5, 12), (4, 12), (2, 12)],
+    "gru_reset_before": [(5, 12), (4, 12), (12,)],
+    "lstm": [(5, 16), (4, 16), (16,)],
+    "minimal": [(5, 4), (4, 4)],
+}
+
+
+def _bias(config, weights):
+    return weights[2] if config.get("use_bias", True) and len(weights) > 2 else None
+
+
+#: class name -> step(config, weights) -> one-sample step function (x, states) -> (output, new_states).
+REFERENCES = {
+    "SimpleRNNCell": lambda config, w: lambda x, s: simple_rnn_step(x, s[0], w[0], w[1], _bias(config, w),
+                                                                     config["activation"]),
+    "GRUCell": lambda config, w: lambda x, s: gru_step(x, s[0], w[0], w[1], _bias(config, w), config["reset_after"],
+                                                       config["activation"], config["recurrent_activation"]),
+    "LSTMCell": lambda config, w: lambda x, s: lstm_step(x, s[0], s[1], w[0], w[1], _bias(config, w),
+                                                         config["activation"], config["recurrent_activation"]),
+    "MinimalRNNCell": lambda config, w: lambda x, s: simple_rnn_step(x, s[0], w[0], w[1], None, "linear"),
+}
+
+
 def run_sequence(step, x, states, mask=None, go_backwards=False, zero_output_for_mask=False):
     """Keras RNN semantics, one sample at a time.
 

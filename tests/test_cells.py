@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import rnnlab as rl
+import naive
 from conftest import CELL_KINDS, DTYPES, TOLERANCE, make_cell, naive_step_for
 
 
@@ -56,14 +57,7 @@ def test_use_bias_false_drops_the_bias(kind, rng):
                                rtol=1e-12, atol=1e-13)
 
 
-KERAS_SHAPES = {
-    # Keras layouts: kernel (in, gates*u), recurrent_kernel (u, gates*u), bias as listed.
-    "simple": [(5, 4), (4, 4), (4,)],
-    "gru": [(5, 12), (4, 12), (2, 12)],
-    "gru_reset_before": [(5, 12), (4, 12), (12,)],
-    "lstm": [(5, 16), (4, 16), (16,)],
-    "minimal": [(5, 4), (4, 4)],
-}
+KERAS_SHAPES = naive.KERAS_WEIGHT_SHAPES  # Keras layouts: kernel (in, gates*u), recurrent_kernel (u, gates*u), bias
 
 
 @pytest.mark.parametrize("kind", sorted(KERAS_SHAPES))

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import rnnlab as rl
-from conftest import make_cell
+from conftest import kinds_on, make_cell
 
 RTOL = {"float32": 1e-5, "float64": 1e-10}
-KINDS = ["simple", "gru", "gru_reset_before", "lstm", "stacked"]
+KINDS = kinds_on("numba")
 # (batch, time, features, units): T=1, B=1, H=1 and odd sizes
 SHAPES = [(1, 1, 1, 1), (3, 6, 2, 5)]
 
@@ -237,7 +237,7 @@ def test_unsupported_cells_fall_back_under_auto_and_are_refused_by_numba(cell, r
     assert np.isfinite(y).all()
 
 
-@pytest.mark.parametrize("kind", ["simple", "gru", "gru_reset_before", "lstm", "stacked"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_auto_picks_numba_for_builtin_cells(kind):
     assert rl.backends.resolve("auto", make_cell(kind, 2)) == "numba"
 

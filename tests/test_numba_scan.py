@@ -1,4 +1,4 @@
-"""The generic @njit scan (rnnlab.backends.numba.custom_scan) equals the python backend for custom cells.
+"""The custom-cell scan (rnnlab.backends.numba.custom_scan) equals the python backend for custom cells.
 
 The worked example of docs/kernels.md runs as written (from a file, so that
 its ``cache=True`` step functions have a source file to cache against).

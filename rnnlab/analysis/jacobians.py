@@ -21,7 +21,7 @@ import numpy as np
 
 from ..cells import registry
 from ..cells.stacked import StackedRNNCells
-from .states import as_float64, join_states, joint_size, output_rows, split_state
+from .states import as_float64, join_states, joint_size, output_rows
 
 
 class StepJacobians:

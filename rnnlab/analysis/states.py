@@ -48,7 +48,7 @@ def output_rows(cell):
 
 def step(cell, x, s):
     """One step on joint states: x (B, F), s (B, S) -> s' (B, S)."""
-    _, new_states = cell._checked_call(x, cell.pack_states(split_state(cell, s)))
+    _, new_states = cell.checked_call(x, cell.pack_states(split_state(cell, s)))
     return join_states(nest.flatten(new_states))
 
 

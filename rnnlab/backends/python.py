@@ -34,7 +34,7 @@ def scan(layer, sequence_run, record=False):
             output, new_states, cache = cell.forward(x[t], packed)
             record.caches.append(cache)
         else:
-            output, new_states = cell._checked_call(x[t], packed)
+            output, new_states = cell.checked_call(x[t], packed)
         new_states = nest.flatten(new_states)
         if mask is not None:
             keep = mask[t][:, None]  # (B, 1): True where the step is real
@@ -74,17 +74,18 @@ def _stacked_gates(cell, caches):
 
 def backward(tape, d_outputs, d_final, truncate, per_step):
     """BPTT through ``cell.backward``: one sweep, or with ``truncate`` one short sweep per output step."""
-    total = []
+    total = None
 
     def sweep(d_out, last, first, with_final):
+        nonlocal total
         final = d_final if with_final else [np.zeros_like(d) for d in d_final]
         part = _sweep(tape, d_out, final, last, first, per_step)
         if first > 0:  # the sweep stopped at a constant intermediate state, not at the initial state
             part.initial_state = [np.zeros_like(d) for d in part.initial_state]
-        total.append(part if not total else _add_gradients(total.pop(), part))
+        total = part if total is None else _add_gradients(total, part)
 
     truncated_sweeps(d_outputs, truncate, sweep)
-    return total[0]
+    return total
 
 
 def _sweep(tape, d_outputs, d_final, last, first, per_step):

@@ -28,17 +28,21 @@ class Declaration:
         cell_class: the class (matched exactly: a subclass may change the equations).
         room: the package of the cell's room, e.g. ``"rnnlab.cells.lstm"``.
         short_name: the name in menus (``"LSTM"``), or None to stay off them.
-        backends: the kernel backends the room implements, e.g. ``("numba", "cuda")``.
         recurrent_blocks: ``(weight name, block names)``: the square blocks of the
             recurrent weight, side by side in gate order (``("recurrent_kernel", "ifco")``);
             None for a cell without one.
-        backend_modules: backend name -> module path that runs the cell there.
+        backend_modules: backend name -> module path that runs the cell there
+            (besides ``"python"``, which runs every cell).
     """
 
-    def __init__(self, cell_class, room, short_name, backends, recurrent_blocks, backend_modules):
+    def __init__(self, cell_class, room, short_name, recurrent_blocks, backend_modules):
         self.cell_class, self.room, self.short_name = cell_class, room, short_name
-        self.backends, self.recurrent_blocks = tuple(backends), recurrent_blocks
-        self.backend_modules = backend_modules
+        self.recurrent_blocks, self.backend_modules = recurrent_blocks, backend_modules
+
+    @property
+    def backends(self):
+        """The kernel backends that run the cell, e.g. ``("numba", "cuda")``."""
+        return tuple(self.backend_modules)
 
     def module(self, part):
         """The room's module ``part`` ("cpu", "cuda", "jacobian"), imported on first use."""
@@ -52,9 +56,13 @@ _DECLARATIONS = {}
 
 
 def declare(cell_class, room=None, short_name=None, backends=(), recurrent_blocks=None):
-    """Make ``cell_class`` known to the backends, analyses and menus.  Returns the class."""
+    """Make ``cell_class`` known to the backends, analyses and menus.  Returns the class.
+
+    ``backends`` lists the kernel backends its room implements (``"numba"``:
+    ``cpu.py``, ``"cuda"``: ``cuda.py``), run by the hosts of :data:`BACKEND_HOSTS`.
+    """
     modules = {name: BACKEND_HOSTS[name] for name in backends}
-    _DECLARATIONS[cell_class] = Declaration(cell_class, room, short_name, backends, recurrent_blocks, modules)
+    _DECLARATIONS[cell_class] = Declaration(cell_class, room, short_name, recurrent_blocks, modules)
     return cell_class
 
 
@@ -62,7 +70,7 @@ def declare_backend(cell_class, backend, module_path):
     """Run ``cell_class`` on ``backend`` through ``module_path`` (e.g. the numba custom-cell scan)."""
     declaration = _DECLARATIONS.get(cell_class)
     if declaration is None:
-        declaration = _DECLARATIONS[cell_class] = Declaration(cell_class, None, None, (), None, {})
+        declaration = _DECLARATIONS[cell_class] = Declaration(cell_class, None, None, None, {})
     declaration.backend_modules[backend] = module_path
 
 

@@ -77,7 +77,7 @@ class StackedRNNCells(AbstractRNNCell):
     def call(self, inputs, states):
         new_states = []
         for cell, cell_states in zip(self.cells, self._cell_states(states)):
-            inputs, cell_new = cell._checked_call(inputs, cell_states)
+            inputs, cell_new = cell.checked_call(inputs, cell_states)
             new_states.append(self._repack(cell, cell_new))
         return inputs, new_states
 

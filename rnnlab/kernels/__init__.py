@@ -1,22 +1,9 @@
-"""Old spellings of the numba building blocks, kept for code written before 0.2.
+"""Old spellings of the kernel modules, kept for code written for rnnlab 0.1.
 
-``from rnnlab.kernels import scan`` still gives the custom-cell scan (now
-:mod:`rnnlab.backends.numba.custom_scan`), and ``jit``, ``fastmath`` and
-``blas`` the modules of :mod:`rnnlab.backends.numba`.  New code imports those.
-Nothing here imports numba until an attribute is used.
+The modules moved to :mod:`rnnlab.backends`: ``rnnlab.kernels.scan`` is now
+:mod:`rnnlab.backends.numba.custom_scan`; ``jit``, ``fastmath`` and ``blas``
+are in :mod:`rnnlab.backends.numba`; ``cuda_backend`` is split into
+:mod:`rnnlab.backends.cuda.device` and :mod:`rnnlab.backends.cuda.host`.
+Each old module here re-exports the new names; new code imports those.
+Nothing here imports numba until one of them is imported.
 """
-
-import importlib
-
-_MOVED = {
-    "scan": "rnnlab.backends.numba.custom_scan",
-    "jit": "rnnlab.backends.numba.jit",
-    "fastmath": "rnnlab.backends.numba.fastmath",
-    "blas": "rnnlab.backends.numba.blas",
-}
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        return importlib.import_module(_MOVED[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

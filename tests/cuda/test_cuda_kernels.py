@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import rnnlab as rl
-from conftest import make_cell
+from conftest import kinds_on, make_cell
 from rnnlab.backends.cuda import device as cuda_device
 from rnnlab.backends.cuda import host as cuda_host
 
@@ -17,7 +17,7 @@ _problem = cuda_device.availability_problem()
 if _problem is not None:  # runs on a GPU, or in the simulator (tests/test_cuda_simulator.py)
     pytest.skip(f"CUDA kernels cannot run here: {_problem}", allow_module_level=True)
 
-KINDS = ["simple", "gru", "gru_reset_before", "lstm"]
+KINDS = kinds_on("cuda")
 PATHS = ["persistent", "tiled"]
 TOL = {"float32": dict(rtol=2e-4, atol=2e-5), "float64": dict(rtol=1e-10, atol=1e-12)}
 

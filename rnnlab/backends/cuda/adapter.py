@@ -48,7 +48,7 @@ class CellAdapter:
     G = 1
     L = 1
     gate_names = ()
-    required_activations = {"activation": "tanh"}
+    required_activations = {}
     separate_dah = False
     paths = ("persistent", "tiled")
     persistent_r_in_shared = True

@@ -203,7 +203,7 @@ def backward_device(fw, d_out, d_final, truncate=None, carries_output=True, dev=
         mode = STORE if full else ADD
         da = [dev.empty((B, GU), dtype), dev.empty((B, GU), dtype)]  # dah of step t+1 and of step t, in turn
         direct, dcs, carry = dev.empty((B, U), dtype), dev.empty((B, U), dtype), dev.empty((B, U), dtype)
-        for last, first in truncation_windows(T, truncate):
+        for last, first in reversed(truncation_windows(T, truncate)):  # the last output's sweep first, as before
             stop = -2 if first == 0 else first - 1  # t = -1 adds the sweep's carried gradient to d_init
             for t in range(last, stop, -1):
                 dev.launch(backward_kernel, geometry.tile_grid, geometry.tile_block, 0,

@@ -1,4 +1,4 @@
-"""The generic ``@njit`` scan: a fused time loop around a custom cell's step function.
+"""The custom-cell scan: a fused ``@njit`` time loop around a custom cell's own step function.
 
 The built-in cells have hand-fused kernels (``cells/*/cpu.py``).  A custom
 cell gets the same loop -- masking, ``go_backwards``, initial and final
@@ -131,7 +131,7 @@ def backward_loop(step_backward):
 
 def unsupported(cell):
     if getattr(cell, "numba_step", None) is None:
-        return (f"{type(cell).__name__} has no numba_step, so the generic numba scan cannot run it "
+        return (f"{type(cell).__name__} has no numba_step, so the custom-cell scan cannot run it "
                 "(see rnnlab.backends.numba.custom_scan)")
     return None
 
@@ -155,7 +155,7 @@ def _split(array, sizes):
 
 
 class ScanRecord:
-    """What the generic scan keeps for BPTT: inputs, states of every step and the step caches."""
+    """What the custom-cell scan keeps for BPTT: inputs, states of every step and the step caches."""
 
     def __init__(self, layer, X, S, caches, mask):
         self.layer, self.X, self.S, self.caches, self.mask = layer, X, S, caches, mask
@@ -215,8 +215,11 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
     totals = [np.zeros_like(w) for w in weights]
     steps = [[np.zeros_like(w) for w in weights] for _ in range(T)] if per_step else None
 
-    def sweep(d_out, last, first, d_state):
+    d_final_flat = np.concatenate(d_final, axis=1).astype(X.dtype)
+
+    def sweep(d_out, last, first, with_final):
         """Steps last..first, one loop call (or one per step, for per-step weight gradients)."""
+        d_state = d_final_flat.copy() if with_final else np.zeros_like(d_final_flat)
         d_carry = np.zeros((B, cell.output_size), X.dtype)
         windows = [(t, t) for t in range(last, first - 1, -1)] if per_step else [(last, first)]
         for hi, lo in windows:
@@ -231,9 +234,7 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
         if first == 0:
             d_initial[...] += d_state
 
-    d_final_flat = np.concatenate(d_final, axis=1).astype(X.dtype)
-    truncated_sweeps(d_outputs, truncate, lambda d_out, last, first, with_final: sweep(
-        d_out, last, first, d_final_flat.copy() if with_final else np.zeros_like(d_final_flat)))
+    truncated_sweeps(d_outputs, truncate, sweep)
     per_step_weights = None
     if per_step:
         per_step_weights = [np.stack([steps[t][k] for t in range(T)]) for k in range(len(weights))]
@@ -246,4 +247,3 @@ def _replay_in_python(tape, d_outputs, d_final, truncate, per_step):
     outputs, final_states, record = python.scan(tape.layer, run, record=True)
     python_tape = Tape(tape.layer, run, outputs, final_states, record, "python")
     return python.backward(python_tape, d_outputs, d_final, truncate, per_step)
-

@@ -434,7 +434,7 @@ def _backward(tape, d_outputs, d_final, truncate, per_step):
                 for total, part in zip(totals, parts):
                     total[first : last + 1] += part[first : last + 1]
 
-    truncated_sweeps(d_outputs, truncate, sweep)
+    truncated_sweeps(d_outputs, truncate, sweep, zeros_like)
     weights = [g for adapter, cell, run, d in zip(adapters, cells, runs, d_pre)
                for g in adapter.weight_grads(cell, run, d)]
     per_step_weights = None

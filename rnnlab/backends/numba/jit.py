@@ -19,7 +19,7 @@ The options, and why:
   ``fastmath.py`` or ``blas.py`` in ``rnnlab/backends/numba/`` changes, or any file
   named in ``depends=``.  Those files' helpers are inlined into the cached
   code (see :class:`_KernelCache`).  A module of shared CPU helpers, such as
-  a generic scan, belongs in ``depends=`` of the kernels that call it.
+  the custom-cell scan, belongs in ``depends=`` of the kernels that call it.
 * ``nogil=True``: kernels release the GIL, so notebooks can run them in threads.
 * ``error_model="numpy"``: a float division by zero gives inf/nan as in NumPy
   instead of a ``ZeroDivisionError``; the check it removes also blocks SIMD.

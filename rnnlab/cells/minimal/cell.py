@@ -42,7 +42,7 @@ class MinimalRNNCell(AbstractRNNCell):
     # -- the optional backward protocol, used by rnnlab.bptt --------------------
 
     def forward(self, inputs, states):
-        output, new_states = self._checked_call(inputs, states)
+        output, new_states = self.checked_call(inputs, states)
         return output, new_states, {"inputs": inputs, "h": states[0]}
 
     def backward(self, cache, d_output, d_new_states):

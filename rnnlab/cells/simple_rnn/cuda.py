@@ -28,6 +28,7 @@ class SimpleRNNAdapter(CellAdapter):
     name = "SimpleRNNCell"
     G = 1  # gate blocks in K and R
     L = 1  # state leaves: [h]
+    required_activations = {"activation": "tanh"}
 
     @staticmethod
     def unit_functions(_sigmoid, tanh, one, zero):

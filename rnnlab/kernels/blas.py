@@ -1,0 +1,7 @@
+"""Old spelling of :mod:`rnnlab.backends.numba.blas`."""
+
+import sys
+
+from ..backends.numba import blas
+
+sys.modules[__name__] = blas

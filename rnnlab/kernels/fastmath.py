@@ -1,0 +1,7 @@
+"""Old spelling of :mod:`rnnlab.backends.numba.fastmath`."""
+
+import sys
+
+from ..backends.numba import fastmath
+
+sys.modules[__name__] = fastmath
