@@ -11,3 +11,12 @@ from .train import EarlyStopping, History
 from . import experiments  # after Sequential: it builds models
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``rl.sweep`` is imported on first use: it brings in dask, which ``import rnnlab`` must not pay for."""
+    if name == "sweep":
+        import importlib
+
+        return importlib.import_module(".sweep", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
