@@ -38,6 +38,7 @@ class Declaration:
     def __init__(self, cell_class, room, short_name, recurrent_blocks, backend_modules):
         self.cell_class, self.room, self.short_name = cell_class, room, short_name
         self.recurrent_blocks, self.backend_modules = recurrent_blocks, backend_modules
+        self._modules = {}  # part -> the imported room module: the backends ask on every call
 
     @property
     def backends(self):
@@ -46,7 +47,9 @@ class Declaration:
 
     def module(self, part):
         """The room's module ``part`` ("cpu", "cuda", "jacobian"), imported on first use."""
-        return importlib.import_module(f"{self.room}.{part}")
+        if part not in self._modules:
+            self._modules[part] = importlib.import_module(f"{self.room}.{part}")
+        return self._modules[part]
 
     def __repr__(self):
         return f"Declaration({self.cell_class.__name__}, room={self.room!r}, backends={self.backends})"
