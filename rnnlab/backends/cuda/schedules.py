@@ -202,7 +202,7 @@ def persistent_backward(backward_unit, G, L, dtype_name, separate_dah):
         n_sweeps = 1 if full else T
         for sweep in range(cuda.blockIdx.y, n_sweeps, cuda.gridDim.y):
             last = T - 1 if full else T - 1 - sweep
-            first = 0 if full else max(0, last - truncate + 1)
+            first = 0 if full else max(0, last - truncate + 1)  # rnnlab.types.truncation_windows, on the device
             for idx in range(tid, nr * U, nt):
                 r = idx // U
                 u = idx - r * U

@@ -170,7 +170,7 @@ def reset_before_backward(dtype_name):
         n_sweeps = 1 if full else T
         for sweep in range(cuda.blockIdx.y, n_sweeps, cuda.gridDim.y):
             last = T - 1 if full else T - 1 - sweep
-            first = 0 if full else max(0, last - truncate + 1)
+            first = 0 if full else max(0, last - truncate + 1)  # rnnlab.types.truncation_windows, on the device
             for idx in range(tid, nr * U, nt):
                 r = idx // U
                 sh_dh[idx] = d_final[0, b0 + r, idx - r * U] if last == T - 1 else zero
