@@ -91,7 +91,13 @@ def _unsupported_single(cell):
 
 def adapter_for(cell):
     """The :class:`CpuAdapter` of ``cell``'s room (its ``cpu.py``)."""
-    return registry.room_module(cell, "cpu").adapter
+    adapter = _ADAPTERS.get(type(cell))
+    if adapter is None:  # first use of this cell class: ask the registry (the host asks on every call)
+        adapter = _ADAPTERS[type(cell)] = registry.room_module(cell, "cpu").adapter
+    return adapter
+
+
+_ADAPTERS = {}
 
 
 def _cells(cell):
