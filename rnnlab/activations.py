@@ -46,6 +46,14 @@ class Activation:
             )
         return self._grad(x, y)
 
+    def __reduce__(self):
+        # A built-in activation is one shared object, and code compares it by
+        # identity (``cell.activation is activations.tanh``): copies, deep copies
+        # and pickles of it must be that same object again.
+        if _BUILTINS.get(self.name) is self:
+            return (get, (self.name,))
+        return (Activation, (self.name, self.fn, self._grad))
+
     def __repr__(self):
         return f"Activation({self.name!r})"
 

@@ -63,15 +63,15 @@ def forward(layer, x, initial_state=None, mask=None):
 
 
 def _forward_bidirectional(layer, x, initial_state, mask):
-    forward_state, backward_state = layer.split_initial_state(initial_state)
-    for inner in (layer.forward_layer, layer.backward_layer):
+    for inner in layer.layers:
         _require_backward(inner.cell)
-    runs = [layer.forward_layer.prepare(x, forward_state, mask), layer.backward_layer.prepare(x, backward_state, mask)]
-    tapes, results = [], []
-    for inner, run in zip((layer.forward_layer, layer.backward_layer), runs):
-        outputs, final_states, record = backends.run(inner, run, record=True)
-        results.append(inner.finish(run, outputs, final_states))
-        tapes.append(Tape(inner, run, outputs, final_states, record, backends.resolve(inner.backend, inner.cell)))
+    runs = layer.prepare(x, initial_state, mask)
+    scans = [backends.run(inner, run, record=True) for inner, run in zip(layer.layers, runs)]
+    # Only now that both directions have run may a stateful layer advance its states.
+    results = [inner.finish(run, outputs, final_states)
+               for inner, run, (outputs, final_states, _) in zip(layer.layers, runs, scans)]
+    tapes = [Tape(inner, run, outputs, final_states, record, backends.resolve(inner.backend, inner.cell))
+             for inner, run, (outputs, final_states, record) in zip(layer.layers, runs, scans)]
     return layer.merge(*results), BidirectionalTape(layer, *tapes, *results)
 
 
@@ -117,24 +117,17 @@ def _output_gradients(tape, dy):
         dy, d_final = dy[0], list(dy[1:])
     else:
         d_final = [None] * len(final_shapes)
-    d_final = [np.zeros(shape, dtype) if d is None else _gradient_array(d, f"dy for state {i}", shape, dtype)
+    d_final = [np.zeros(shape, dtype) if d is None else validation.gradient(d, f"dy for state {i}", shape, dtype)
                for i, (d, shape) in enumerate(zip(d_final, final_shapes))]
     if layer.return_sequences:
         expected = (T, B, O) if layer.time_major else (B, T, O)
-        dy = _gradient_array(dy, "dy", expected, dtype)
+        dy = validation.gradient(dy, "dy", expected, dtype)
         d_outputs = dy if layer.time_major else dy.transpose(1, 0, 2)
     else:
-        dy = _gradient_array(dy, "dy", (B, O), dtype)
+        dy = validation.gradient(dy, "dy", (B, O), dtype)
         d_outputs = np.zeros((T, B, O), dtype)
         d_outputs[-1] = dy
     return np.ascontiguousarray(d_outputs), d_final
-
-
-def _gradient_array(value, name, shape, dtype):
-    array = validation.float_array(value, name, dtype)
-    if array.shape != shape:
-        raise ValueError(f"expected {name} of shape {shape} (the shape of the matching output), got {array.shape}")
-    return array
 
 
 def _inputs_in_layer_layout(layer, d_inputs):

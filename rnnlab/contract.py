@@ -259,14 +259,20 @@ class AbstractRNNCell(Weighted):
         does the dtype when ``dtype`` is None and ``inputs`` are floating point (as in Keras).
         """
         if inputs is not None:
-            batch_size = np.shape(inputs)[0]
+            shape = np.shape(validation.rectangular(inputs, "inputs", "an array of shape (batch, ...)"))
+            if len(shape) == 0:
+                raise ValueError(f"get_initial_state takes the batch size from inputs of shape (batch, ...), "
+                                 f"got a scalar {inputs!r}")
+            batch_size = shape[0]
             input_dtype = getattr(inputs, "dtype", None)
             if dtype is None and input_dtype is not None and np.dtype(input_dtype).name in validation.FLOAT_DTYPES:
                 dtype = input_dtype
         if batch_size is None:
             raise ValueError("get_initial_state needs inputs or batch_size")
+        batch_size = validation.count(batch_size, "batch_size")
         dtype = validation.check_dtype_name(dtype or self.dtype)
-        zeros = nest.map_structure(lambda size: np.zeros((int(batch_size), size), dtype=dtype), self.state_size)
+        sizes = validation.state_size(self)
+        zeros = nest.map_structure(lambda size: np.zeros((batch_size, size), dtype=dtype), sizes)
         return nest.state_list(zeros)
 
     def __call__(self, inputs, states=None):

@@ -47,6 +47,7 @@ class RNN:
             cell = StackedRNNCells(list(cell))
         if not isinstance(cell, AbstractRNNCell):
             raise TypeError(f"RNN needs an AbstractRNNCell, got {type(cell).__name__}")
+        validation.state_size(cell)
         self.cell = cell
         self.return_sequences = bool(return_sequences)
         self.return_state = bool(return_state)
@@ -100,10 +101,20 @@ class RNN:
         return self.finish(run, outputs, final_states)
 
     def prepare(self, inputs, initial_state=None, mask=None):
-        """Check every argument and build the cell; nothing else changes.
+        """:meth:`check_call`, then build the cell for the inputs' features.
 
         Returns a :class:`SequenceRun` with the inputs in processing order.
         """
+        run = self.check_call(inputs, initial_state, mask)
+        self.cell.ensure_built((None, run.inputs.shape[-1]))
+        return run
+
+    def check_call(self, inputs, initial_state=None, mask=None):
+        """Check every argument of a call, and that the backend can run the cell; change nothing.
+
+        Returns a :class:`SequenceRun` with the inputs in processing order.
+        """
+        backends.resolve(self.backend, self.cell)  # refuse an impossible backend before building anything
         x = validation.sequence(inputs, self.dtype, self.cell.input_size if self.built else None,
                                 self.time_major)  # (B, T, F)
         batch, time, features = x.shape
@@ -120,7 +131,6 @@ class RNN:
             states = self.states
         else:
             states = nest.flatten(self.cell.get_initial_state(batch_size=batch, dtype=self.dtype))
-        self.cell.ensure_built((None, features))
         x_steps = x.transpose(1, 0, 2)  # (T, B, F): time first, the order the loop walks
         mask_steps = None if mask is None else mask.T  # (T, B)
         if self.go_backwards:
@@ -147,8 +157,14 @@ class RNN:
         if states is None:
             self.states = None
             return
-        batch = np.shape(nest.flatten(states)[0])[0]
-        self.states = validation.flat_states(states, self.cell.state_size, batch, self.dtype)
+        leaves = nest.flatten(states) if nest.is_nested(states) else [states]
+        shapes = [np.shape(validation.rectangular(leaf, "states", "a list of (batch, size) arrays")) for leaf in leaves]
+        if not shapes or len(shapes[0]) != 2:  # the batch size comes from the first state
+            sizes = nest.flatten(self.cell.state_size)
+            raise ValueError(f"reset_states expects a list of {len(sizes)} state arrays of shapes "
+                             f"(batch, size) for sizes {sizes}, got {nest.describe_shapes(states)}")
+        checked = validation.flat_states(states, self.cell.state_size, shapes[0][0], self.dtype)
+        self.states = [s.copy() for s in checked]
 
     # -- config ----------------------------------------------------------------
 
@@ -284,14 +300,29 @@ class Bidirectional:
             )
         return flat[:n_forward], flat[n_forward:]
 
-    def __call__(self, inputs, initial_state=None, mask=None):
+    @property
+    def layers(self):
+        """``(forward_layer, backward_layer)``."""
+        return self.forward_layer, self.backward_layer
+
+    def prepare(self, inputs, initial_state=None, mask=None):
+        """Check both directions' arguments, then build both: ``(forward run, backward run)``.
+
+        Nothing is built unless both halves pass, so a failed call changes nothing.
+        """
         forward_state, backward_state = self.split_initial_state(initial_state)
-        # Prepare (check) both directions before running either: a failure changes nothing.
-        forward_run = self.forward_layer.prepare(inputs, forward_state, mask)
-        backward_run = self.backward_layer.prepare(inputs, backward_state, mask)
-        forward = self.forward_layer.finish(forward_run, *backends.run(self.forward_layer, forward_run))
-        backward = self.backward_layer.finish(backward_run, *backends.run(self.backward_layer, backward_run))
-        return self.merge(forward, backward)
+        runs = (self.forward_layer.check_call(inputs, forward_state, mask),
+                self.backward_layer.check_call(inputs, backward_state, mask))
+        for inner, run in zip(self.layers, runs):
+            inner.cell.ensure_built((None, run.inputs.shape[-1]))
+        return runs
+
+    def __call__(self, inputs, initial_state=None, mask=None):
+        runs = self.prepare(inputs, initial_state, mask)
+        scans = [backends.run(inner, run) for inner, run in zip(self.layers, runs)]
+        # Only now that both directions have run may a stateful layer advance its states.
+        results = [inner.finish(run, *scan) for inner, run, scan in zip(self.layers, runs, scans)]
+        return self.merge(*results)
 
     def merge(self, forward, backward):
         """Merge the two layers' results (each y or [y, *states]) as Keras does."""
@@ -321,44 +352,62 @@ class Bidirectional:
         """Undo :meth:`merge` for gradients: dL/d(merged result) -> (dL/d forward, dL/d backward).
 
         ``forward`` and ``backward`` are the two layers' results as :meth:`merge`
-        received them; ``dy`` has the structure of the merged result.  Each
-        returned gradient has the structure of its layer's result.
+        received them; ``dy`` has the structure and shapes of the merged result
+        (no broadcasting; ``None`` is zero for a state's entry).  Each returned
+        gradient has the structure of its layer's result.
         """
-        n_forward = len(forward) - 1 if self.return_state else 0
-        n_backward = len(backward) - 1 if self.return_state else 0
-        parts = list(dy) if isinstance(dy, (list, tuple)) else [dy]
-        n_merged = 2 if self.merge_mode is None else 1
-        expected = n_merged + n_forward + n_backward
-        if len(parts) != expected:
-            raise ValueError(f"dy must have the structure of the Bidirectional output: {expected} arrays, "
-                             f"got {len(parts)}")
-        merged, state_parts = parts[:n_merged], parts[n_merged:]
-        y_forward = forward[0] if self.return_state else forward
-        y_backward = backward[0] if self.return_state else backward
+        y_forward, forward_states = (forward[0], forward[1:]) if self.return_state else (forward, [])
+        y_backward, backward_states = (backward[0], backward[1:]) if self.return_state else (backward, [])
         time_axis = 0 if self.time_major else 1
         if self.return_sequences:
             y_backward = np.flip(y_backward, axis=time_axis)  # as merge saw it
+        d_merged, d_states = self._checked_merged_gradients(dy, y_forward, y_backward,
+                                                            [*forward_states, *backward_states])
         if self.merge_mode is None:
-            d_forward, d_backward = merged
-        else:
-            d = validation.float_array(merged[0], "dy", y_forward.dtype)
-            if self.merge_mode == "concat":
-                width = y_forward.shape[-1]
-                if d.shape[-1] != width + y_backward.shape[-1]:
-                    raise ValueError(f"expected dy with {width + y_backward.shape[-1]} features (concat), "
-                                     f"got {d.shape}")
-                d_forward, d_backward = d[..., :width], d[..., width:]
-            elif self.merge_mode == "sum":
-                d_forward, d_backward = d, d
-            elif self.merge_mode == "mul":
-                d_forward, d_backward = d * y_backward, d * y_forward
-            else:  # ave
-                d_forward, d_backward = d / 2, d / 2
+            d_forward, d_backward = d_merged
+        elif self.merge_mode == "concat":
+            width = y_forward.shape[-1]
+            d_forward, d_backward = d_merged[0][..., :width], d_merged[0][..., width:]
+        elif self.merge_mode == "sum":
+            d_forward, d_backward = d_merged[0], d_merged[0]
+        elif self.merge_mode == "mul":
+            d_forward, d_backward = d_merged[0] * y_backward, d_merged[0] * y_forward
+        else:  # ave
+            d_forward, d_backward = d_merged[0] / 2, d_merged[0] / 2
         if self.return_sequences:
-            d_backward = np.flip(np.asarray(d_backward), axis=time_axis)
+            d_backward = np.flip(d_backward, axis=time_axis)
         if self.return_state:
-            return [d_forward, *state_parts[:n_forward]], [d_backward, *state_parts[n_forward:]]
+            n_forward = len(forward_states)
+            return [d_forward, *d_states[:n_forward]], [d_backward, *d_states[n_forward:]]
         return d_forward, d_backward
+
+    def _checked_merged_gradients(self, dy, y_forward, y_backward, states):
+        """dy checked against the merged result: (merged outputs' gradients, states' gradients or None)."""
+        if self.merge_mode is None:
+            output_shapes = [y_forward.shape, y_backward.shape]
+        elif self.merge_mode == "concat":
+            output_shapes = [y_forward.shape[:-1] + (y_forward.shape[-1] + y_backward.shape[-1],)]
+        else:
+            output_shapes = [y_forward.shape]
+        shapes = output_shapes + [s.shape for s in states]
+        if len(shapes) == 1:  # the result is one array, so dy is one array
+            if isinstance(dy, (list, tuple)):
+                raise TypeError(f"this Bidirectional layer returns one array of shape {shapes[0]}, "
+                                f"so dy must be one array of that shape, got a {type(dy).__name__}")
+            parts = [dy]
+        elif not isinstance(dy, (list, tuple)) or len(dy) != len(shapes):
+            got = f"{len(dy)} entries" if isinstance(dy, (list, tuple)) else f"a {type(dy).__name__}"
+            raise ValueError(f"dy must have the structure of the Bidirectional output: a list of "
+                             f"{len(shapes)} arrays of shapes {shapes}, got {got}")
+        else:
+            parts = list(dy)
+        names = ["dy"] if len(shapes) == 1 else [f"dy[{i}]" for i in range(len(shapes))]
+        checked = [validation.gradient(d, name, shape, y_forward.dtype) if d is not None else None
+                   for d, name, shape in zip(parts, names, shapes)]
+        n_outputs = len(output_shapes)
+        if any(d is None for d in checked[:n_outputs]):
+            raise TypeError("dy for the merged outputs must be arrays (None is allowed only for states)")
+        return checked[:n_outputs], checked[n_outputs:]
 
     def get_config(self):
         return {"layer": serialize(self.forward_layer), "merge_mode": self.merge_mode,

@@ -22,7 +22,7 @@ import copy
 
 import numpy as np
 
-from . import bptt, losses, optimizers
+from . import bptt, losses, optimizers, validation
 from .cells.registry import cell_class  # noqa: F401  (rnnlab.models.cell_class, as before)
 from .contract import deserialize, register, serialize
 from .layers import RNN, Bidirectional, Dense
@@ -218,14 +218,16 @@ class Sequential:
         (B, T, units); for ``"cross_entropy"`` integer class ids, (B,) or (B, T).
         Returns ``(x, y, mask)`` as arrays.
         """
-        x = np.asarray(x)
+        x = validation.float_array(x, "x", self.dtype)
         if x.ndim != 3:
             raise ValueError(f"expected x of shape (batch, time, features), got an array of shape {x.shape}")
         if self.built and x.shape[-1] != self.input_size:
             raise ValueError(f"expected x with {self.input_size} features (batch, time, {self.input_size}), "
                              f"got {x.shape}")
-        y = np.asarray(y)
         batch, time = x.shape[:2]
+        if batch == 0:
+            raise ValueError(f"x has no samples (shape {x.shape}); expected at least one")
+        y = validation.rectangular(y, "y", "an array of targets")
         positions = (batch, time) if self.return_sequences else (batch,)
         layout = "(batch, time" if self.return_sequences else "(batch"
         units = self.readout.units
@@ -241,7 +243,7 @@ class Sequential:
             raise ValueError(f"the {self.loss!r} loss needs {what} = {expected} for x of shape {x.shape}, "
                              f"got y of shape {y.shape}")
         if mask is not None:
-            mask = np.asarray(mask)
+            mask = validation.rectangular(mask, "mask", f"a loss mask of shape {layout}) = {positions}")
             if mask.shape != positions:
                 raise ValueError(f"expected a loss mask of shape {layout}) = {positions}, got {mask.shape}")
         return x, y, mask

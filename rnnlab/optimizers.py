@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from . import validation
+
 # ----------------------------------------------------------------------------
 # Gradient clipping
 # ----------------------------------------------------------------------------
@@ -112,7 +114,7 @@ class StepDecay(LearningRateSchedule):
 
     def __init__(self, initial, drop_every, factor):
         self.initial = _positive(initial, "initial")
-        self.drop_every = _positive_int(drop_every, "drop_every")
+        self.drop_every = validation.count(drop_every, "drop_every")
         self.factor = _positive(factor, "factor")
 
     def rate(self, step):
@@ -130,7 +132,7 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial, decay_steps, alpha=0.0):
         self.initial = _positive(initial, "initial")
-        self.decay_steps = _positive_int(decay_steps, "decay_steps")
+        self.decay_steps = validation.count(decay_steps, "decay_steps")
         alpha = float(alpha)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -151,7 +153,7 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial, decay_steps, decay_rate, staircase=False):
         self.initial = _positive(initial, "initial")
-        self.decay_steps = _positive_int(decay_steps, "decay_steps")
+        self.decay_steps = validation.count(decay_steps, "decay_steps")
         self.decay_rate = _positive(decay_rate, "decay_rate")
         self.staircase = bool(staircase)
 
@@ -497,10 +499,3 @@ def _fraction(value, name):
     if not 0.0 <= number < 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
     return number
-
-
-def _positive_int(value, name):
-    """An integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)

@@ -22,6 +22,8 @@ import sys
 
 import numpy as np
 
+from . import validation
+
 
 class History:
     """What happened during training.
@@ -172,12 +174,12 @@ def fit(model, x, y, epochs=None, batch_size=32, validation_data=None, callbacks
     Returns the :class:`History` (also kept as ``model.history``).
     """
     x, y, mask = model.check_data(x, y, mask)
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = validation.count(batch_size, "batch_size")
     per_epoch = math.ceil(len(x) / batch_size)  # batches in one epoch
     if epochs is None:
-        epochs = 1 if steps is None else math.ceil(_positive_int(steps, "steps") / per_epoch)
-    epochs = _positive_int(epochs, "epochs")
-    budget = epochs * per_epoch if steps is None else min(_positive_int(steps, "steps"), epochs * per_epoch)
+        epochs = 1 if steps is None else math.ceil(validation.count(steps, "steps") / per_epoch)
+    epochs = validation.count(epochs, "epochs")
+    budget = epochs * per_epoch if steps is None else min(validation.count(steps, "steps"), epochs * per_epoch)
     rng = np.random.default_rng(seed)
 
     schedule = []  # one list of sample-index arrays per epoch; the last may be cut short by the budget
@@ -205,8 +207,8 @@ def fit_generator(model, make_batch, steps, steps_per_epoch=None, validation_dat
     callbacks such as :class:`EarlyStopping` check at its end.  The other
     arguments are as in :func:`fit`.
     """
-    steps = _positive_int(steps, "steps")
-    per_epoch = _positive_int(steps_per_epoch or max(1, steps // 10), "steps_per_epoch")
+    steps = validation.count(steps, "steps")
+    per_epoch = validation.count(steps_per_epoch or max(1, steps // 10), "steps_per_epoch")
     schedule = [range(start, min(start + per_epoch, steps)) for start in range(0, steps, per_epoch)]
 
     def get_batch(step):
@@ -279,9 +281,3 @@ def _unpack(data, name):
     if isinstance(data, (tuple, list)) and len(data) in (2, 3):
         return data[0], data[1], data[2] if len(data) == 3 else None
     raise TypeError(f"{name} must be (x, y), (x, y, mask) or a TaskData, got {type(data).__name__}")
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)

@@ -13,10 +13,27 @@ FLOAT_DTYPES = ("float32", "float64")
 
 
 def units(value):
-    """A layer's or cell's ``units``: a positive int, else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"units must be a positive int, got {value!r}")
-    return value
+    """A layer's or cell's ``units``: a positive int (see :func:`count`)."""
+    return count(value, "units")
+
+
+def state_size(cell):
+    """Check that ``cell.state_size`` is a positive int or a nest of them (a custom cell may get it wrong)."""
+    size = cell.state_size
+    leaves = nest.flatten(size)
+    if not leaves or any(isinstance(leaf, (bool, np.bool_)) or not isinstance(leaf, (int, np.integer))
+                         or leaf < 1 for leaf in leaves):
+        raise ValueError(f"{type(cell).__name__}.state_size must be a positive int or a nest of positive "
+                         f"ints, got {size!r}")
+    return size
+
+
+def count(value, name, minimum=1):
+    """An int >= ``minimum`` (a NumPy integer is fine, a bool is not), else a ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        wanted = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return int(value)
 
 
 def check_dtype_name(dtype):
@@ -36,13 +53,7 @@ def float_array(value, name, dtype):
     Floating-point input of another precision is cast (as Keras does); integer,
     boolean, complex and object input is a ``TypeError``; NaN or inf a ``ValueError``.
     """
-    if isinstance(value, np.ndarray):
-        array = value
-    else:
-        try:
-            array = np.asarray(value)
-        except (ValueError, TypeError) as error:
-            raise TypeError(f"{name} must be a float array, could not convert it: {error}") from None
+    array = rectangular(value, name, "a float array")
     if array.dtype.kind != "f":
         raise TypeError(
             f"{name} must be a floating-point array (float32 or float64), got dtype {array.dtype}"
@@ -51,6 +62,19 @@ def float_array(value, name, dtype):
     if not np.isfinite(array).all():
         raise ValueError(f"{name} contains NaN or inf; expected finite values")
     return array
+
+
+def rectangular(value, name, expected):
+    """``value`` as an ndarray; nested lists of uneven lengths are a TypeError naming ``expected``."""
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):  # NumPy's message talks about "an inhomogeneous shape"
+        raise TypeError(
+            f"{name} must be {expected}; got a {type(value).__name__} that is not rectangular "
+            "(nested lists of different lengths?)"
+        ) from None
 
 
 def sequence(x, dtype, features=None, time_major=False):
@@ -125,11 +149,20 @@ def arrays_of_shapes(values, shapes, name, dtype, message):
     return checked
 
 
+def gradient(value, name, shape, dtype):
+    """A gradient ``dL/d(result)``: a float array of exactly the result's ``shape`` (no broadcasting)."""
+    array = float_array(value, name, dtype)
+    if array.shape != tuple(shape):
+        raise ValueError(f"expected {name} of shape {tuple(shape)} (the shape of the matching output), "
+                         f"got {array.shape}")
+    return array
+
+
 def mask(mask_value, batch, time):
     """Check a ``(batch, time)`` mask of booleans or 0/1 numbers; return it as bool."""
     if mask_value is None:
         return None
-    array = np.asarray(mask_value)
+    array = rectangular(mask_value, "mask", f"a (batch, time) = {(batch, time)} array of booleans")
     if array.shape != (batch, time):
         raise ValueError(f"expected a mask of shape (batch, time) = {(batch, time)}, got {array.shape}")
     if array.dtype.kind not in "biuf":

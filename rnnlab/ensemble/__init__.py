@@ -120,12 +120,8 @@ def random_networks(n, units, features=1, spectral_radius=1.0, input_scale=1.0, 
     ``spectral_radius``, ``input_scale``, ``bias_scale`` and ``seed`` are scalars
     or length-n arrays, so a grid is ``np.repeat``/``np.tile`` away.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
-    if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units < 1:
-        raise ValueError(f"units must be a positive int, got {units!r}")
-    if isinstance(features, bool) or not isinstance(features, (int, np.integer)) or features < 0:
-        raise ValueError(f"features must be an int >= 0, got {features!r}")
+    n, units = validation.count(n, "n"), validation.count(units, "units")
+    features = validation.count(features, "features", minimum=0)
     per = lambda value, name: _per_network(value, n, name)
     radius, in_scale, b_scale = per(spectral_radius, "spectral_radius"), per(input_scale, "input_scale"), \
         per(bias_scale, "bias_scale")
@@ -200,9 +196,7 @@ def simulate(ensemble, x=None, steps=None, h0=None, trajectories=False, gradient
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     dtype, n, units, features = ensemble.dtype, ensemble.n, ensemble.units, ensemble.features
     if x is None:
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ValueError(f"without inputs x, steps must be a positive int, got {steps!r}")
-        x = np.zeros((int(steps), features), dtype)
+        x = np.zeros((validation.count(steps, "without inputs x, steps"), features), dtype)
     else:
         x = validation.float_array(x, "x", dtype)
         if x.ndim == 2:

@@ -47,9 +47,11 @@ therefore be imported before such a kernel is loaded from the cache.  It is,
 because any module that uses ``gemm`` imports it.
 """
 
+import contextlib
 import ctypes
 import glob
 import os
+import threading
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -60,7 +62,7 @@ from numba.extending import get_cython_function_address, intrinsic
 
 from .jit import jit
 
-__all__ = ["gemm", "blas_threads", "SYMBOLS"]
+__all__ = ["gemm", "blas_threads", "one_blas_thread", "SYMBOLS"]
 
 #: (routine, numba dtype) -> (LLVM symbol name, scipy.linalg.cython_blas function name)
 SYMBOLS = {
@@ -315,3 +317,49 @@ def blas_threads(n=None):
             raise ValueError(f"blas_threads needs n >= 1, got {n}")
         setter(int(n))
     return previous
+
+
+class _Setting:
+    """Who is using the process-wide BLAS thread count, and how (see :func:`one_blas_thread`)."""
+
+    changed = threading.Condition()
+    running = {True: 0, False: 0}  # calls running with one BLAS thread (True) / the process's own count
+    waiting = {True: 0, False: 0}
+    saved = None  # the process's own count, while one-thread calls run
+    held = threading.local()  # .mode: the mode this thread already holds (a nested call keeps it)
+
+
+@contextlib.contextmanager
+def one_blas_thread(one=True):
+    """Run the body with BLAS at one thread (``one=True``) or at the process's own count.
+
+    The count is one setting for the whole process, so threads must agree on
+    it: calls of one mode run together, and a call of the other mode waits
+    until they are done (and, once it waits, holds back new calls of the
+    running mode, so neither starves).  The first one-thread call saves the
+    count and the last one restores it.  So a result never depends on what
+    other threads run, and the process is left with the count it had.
+    """
+    held = getattr(_Setting.held, "mode", None)
+    if held is not None:  # nested in a call of this thread: it already holds a mode
+        yield
+        return
+    other = not one
+    with _Setting.changed:
+        _Setting.waiting[one] += 1
+        _Setting.changed.wait_for(lambda: _Setting.running[other] == 0
+                                  and not (_Setting.waiting[other] and _Setting.running[one]))
+        _Setting.waiting[one] -= 1
+        if one and _Setting.running[True] == 0:
+            _Setting.saved = blas_threads(1)
+        _Setting.running[one] += 1
+    _Setting.held.mode = one
+    try:
+        yield
+    finally:
+        _Setting.held.mode = None
+        with _Setting.changed:
+            _Setting.running[one] -= 1
+            if one and _Setting.running[True] == 0 and _Setting.saved is not None:
+                blas_threads(_Setting.saved)
+            _Setting.changed.notify_all()

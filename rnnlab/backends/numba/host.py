@@ -44,7 +44,7 @@ from ... import activations, nest
 from ...cells import registry
 from ...cells.stacked import StackedRNNCells
 from ...types import Gradients, truncated_sweeps
-from .blas import blas_threads, gemm
+from .blas import gemm, one_blas_thread
 from .common import RAW, REPEAT, ZERO
 
 
@@ -138,14 +138,12 @@ def over_samples(run_block, batch, steps, R):
 def _threads_for(cells):
     """Pick the way this call uses threads (see THREADS) from the bytes each cell's step streams."""
     blas = any(adapter_for(cell).streamed_bytes(cell) >= BLAS_THREADS_MIN_BYTES for cell in cells)
-    previous = None if blas else blas_threads(1)
-    _SAMPLE_BLOCKS.on = not blas
-    try:
-        yield
-    finally:
-        _SAMPLE_BLOCKS.on = False
-        if previous is not None:
-            blas_threads(previous)
+    with one_blas_thread(not blas):  # agreed with other threads: the count is process-wide
+        _SAMPLE_BLOCKS.on = not blas
+        try:
+            yield
+        finally:
+            _SAMPLE_BLOCKS.on = False
 
 
 class Memory:

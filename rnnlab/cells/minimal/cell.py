@@ -1,5 +1,6 @@
 """MinimalRNNCell: the cell contract's own example, and the template to copy."""
 
+from ... import validation
 from ...contract import AbstractRNNCell
 
 
@@ -23,7 +24,7 @@ class MinimalRNNCell(AbstractRNNCell):
 
     def __init__(self, units, **kwargs):
         super().__init__(**kwargs)
-        self.units = units
+        self.units = validation.units(units)  # check early: a bad size would fail later, less clearly
 
     @property
     def state_size(self):
