@@ -61,11 +61,27 @@ def serialize(obj):
 
 
 def deserialize(spec, custom_objects=None):
-    """Rebuild a cell or layer from :func:`serialize`'s output."""
-    if not isinstance(spec, dict) or "class_name" not in spec or "config" not in spec:
-        raise ValueError(f"expected a {{'class_name', 'config'}} dict, got {spec!r}")
-    cls = registered_class(spec["class_name"], custom_objects)
-    return cls.from_config(dict(spec["config"]), custom_objects=custom_objects)
+    """Rebuild a cell or layer from :func:`serialize`'s output.
+
+    ``spec`` must be a dict with a ``class_name`` string and a ``config`` dict.  If
+    ``from_config`` fails on a missing key, an unexpected key or a value of the
+    wrong type (KeyError, TypeError, AttributeError, IndexError), that is a ValueError naming
+    the class.  Nested specs (an RNN's cell) are rebuilt by nested calls, whose
+    ValueErrors pass through unchanged, so a message names the innermost class.
+    """
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) or "config" not in spec:
+        got = f"a dict with keys {sorted(map(str, spec))}" if isinstance(spec, dict) else f"a {type(spec).__name__}"
+        raise ValueError(f"expected a {{'class_name': str, 'config': dict}} dict, got {got}")
+    class_name, config = spec["class_name"], spec["config"]
+    if not isinstance(config, dict):
+        raise ValueError(f"the config of {class_name} must be a dict, got a {type(config).__name__}")
+    cls = registered_class(class_name, custom_objects)
+    try:
+        return cls.from_config(dict(config), custom_objects=custom_objects)
+    except KeyError as error:
+        raise ValueError(f"cannot rebuild {class_name} from its config: it has no key {error}") from error
+    except (TypeError, AttributeError, IndexError) as error:
+        raise ValueError(f"cannot rebuild {class_name} from its config: {error}") from error
 
 
 
@@ -121,9 +137,16 @@ class Weighted:
         self.input_size = None
 
     def add_weight(self, name, shape, initializer="glorot_uniform", dtype=None):
-        """Create, store as ``self.<name>`` and return a weight array drawn from ``initializer``."""
+        """Create, store as ``self.<name>`` and return a weight array drawn from ``initializer``.
+
+        Inside ``rnnlab.load`` a weight bigger than what the file holds is refused
+        (ValueError) before anything is allocated; elsewhere there is no limit.
+        """
+        from .io import reserve_weight  # imported here: rnnlab.io imports this module
+
         dtype = validation.check_dtype_name(dtype or self.dtype)
         shape = tuple(int(s) for s in shape)
+        reserve_weight(name, shape)
         value = np.asarray(initializers.get(initializer)(shape, self._rng, dtype), dtype=dtype)
         if value.shape != shape:
             raise ValueError(f"initializer for {name!r} returned shape {value.shape}, expected {shape}")
