@@ -131,7 +131,7 @@ class Weighted:
         self.dtype = validation.check_dtype_name(dtype)
         self.trainable = trainable
         self.seed = seed
-        self._rng = np.random.default_rng(seed)
+        self._rng = validation.generator(seed)
         self._weight_names = []
         self.built = False
         self.input_size = None

@@ -21,7 +21,7 @@ it towards uniform.
 
 import numpy as np
 
-from . import optimizers
+from . import optimizers, validation
 from .contract import register
 from .layers import RNN, Dense
 from .losses import softmax
@@ -49,6 +49,7 @@ class CharModel(Sequential):
         vocab = dict(vocab)
         if sorted(vocab.values()) != list(range(len(vocab))) or not all(len(c) == 1 for c in vocab):
             raise ValueError("vocab must map single characters to the ids 0..len(vocab)-1, each used once")
+        depth = validation.count(depth, "depth")
         self.vocab, self.units, self.cell, self.depth, self.seed, self.backend = vocab, units, cell, depth, seed, backend
         self.characters = sorted(vocab, key=vocab.get)  # id -> character
         seeds = [None if seed is None else seed + k for k in range(depth + 1)]

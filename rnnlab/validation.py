@@ -36,6 +36,15 @@ def count(value, name, minimum=1):
     return int(value)
 
 
+def generator(seed):
+    """``np.random.default_rng(seed)`` for a seed that is None, a non-negative int, a list of them or a Generator."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):  # NumPy's message speaks of SeedSequence entropy
+        raise TypeError(f"seed must be None, a non-negative int, a list of them or a numpy Generator, "
+                        f"got {seed!r}") from None
+
+
 def check_dtype_name(dtype):
     """Normalise a dtype argument to ``"float32"`` or ``"float64"``."""
     try:
