@@ -34,13 +34,17 @@ class RNN:
             the previous output.
         backend: ``"python"``, ``"numba"``, ``"cuda"`` or ``"auto"``.
 
+        unroll: accepted for tf.keras 2 compatibility; it changes nothing here
+            (every backend runs its own loop).
+
     Call: ``layer(x, initial_state=None, mask=None)`` with x (B, T, F), an
     optional list of initial states (flat or nested like ``cell.state_size``)
-    and an optional (B, T) mask of booleans.
+    and an optional (B, T) mask of booleans ((T, B) when ``time_major``, like x).
     """
 
     def __init__(self, cell, return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, time_major=False, zero_output_for_mask=False, backend="auto", name=None):
+                 stateful=False, time_major=False, zero_output_for_mask=False, backend="auto", name=None,
+                 unroll=False):
         if isinstance(cell, (list, tuple)):
             from .cells.stacked import StackedRNNCells
 
@@ -55,6 +59,7 @@ class RNN:
         self.stateful = bool(stateful)
         self.time_major = bool(time_major)
         self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.unroll = bool(unroll)
         self.backend = backends.check_name(backend)
         self.name = name or f"rnn_{cell.name}"
         self.states = None  # the carried states of a stateful layer: flat list of (B, size)
@@ -118,7 +123,7 @@ class RNN:
         x = validation.sequence(inputs, self.dtype, self.cell.input_size if self.built else None,
                                 self.time_major)  # (B, T, F)
         batch, time, features = x.shape
-        mask = validation.mask(mask, batch, time)
+        mask = validation.mask(mask, batch, time, self.time_major)  # (B, T)
         if initial_state is not None:
             states = validation.flat_states(initial_state, self.cell.state_size, batch, self.dtype,
                                             name="initial_state")
@@ -179,6 +184,7 @@ class RNN:
             "zero_output_for_mask": self.zero_output_for_mask,
             "backend": self.backend,
             "name": self.name,
+            "unroll": self.unroll,
         }
 
     @classmethod

@@ -167,15 +167,22 @@ def gradient(value, name, shape, dtype):
     return array
 
 
-def mask(mask_value, batch, time):
-    """Check a ``(batch, time)`` mask of booleans or 0/1 numbers; return it as bool."""
+def mask(mask_value, batch, time, time_major=False):
+    """Check a mask of booleans or 0/1 numbers; return it as a (batch, time) bool array.
+
+    The mask has the layout of the inputs, as in tf.keras 2: (batch, time), or
+    (time, batch) when ``time_major``.
+    """
     if mask_value is None:
         return None
-    array = rectangular(mask_value, "mask", f"a (batch, time) = {(batch, time)} array of booleans")
-    if array.shape != (batch, time):
-        raise ValueError(f"expected a mask of shape (batch, time) = {(batch, time)}, got {array.shape}")
+    layout, shape = ("(time, batch)", (time, batch)) if time_major else ("(batch, time)", (batch, time))
+    array = rectangular(mask_value, "mask", f"a {layout} = {shape} array of booleans")
+    if array.shape != shape:
+        hint = " (with time_major=True the mask is time-major too, as in tf.keras 2)" if time_major else ""
+        raise ValueError(f"expected a mask of shape {layout} = {shape}, got {array.shape}{hint}")
     if array.dtype.kind not in "biuf":
         raise TypeError(f"mask must hold booleans or 0/1 numbers, got dtype {array.dtype}")
     if array.dtype.kind != "b" and not np.isin(array, (0, 1)).all():
         raise ValueError("mask must hold only 0/1 (or True/False) values")
-    return array.astype(bool)
+    array = array.astype(bool)
+    return array.T if time_major else array

@@ -30,6 +30,8 @@ def random_problem(layer_or_cell_sizes, rng, time_major=False, with_mask=False, 
     if with_mask:
         mask = rng.random((batch, time)) < 0.6
         mask[0, -1] = False
+        if time_major:
+            mask = mask.T  # the mask has the layout of x, as in tf.keras 2
     states = [rng.normal(size=(batch, s)) * 0.5 for s in layer_or_cell_sizes] if with_state else None
     return x, mask, states
 

@@ -115,6 +115,8 @@ def test_numba_equals_python(kind, option, shape, dtype):
     if layer_kwargs.get("time_major"):
         x = np.ascontiguousarray(x.transpose(1, 0, 2))
     mask = random_mask(rng, batch, time) if call.get("mask") else None
+    if mask is not None and layer_kwargs.get("time_major"):
+        mask = mask.T  # the mask has the layout of x, as in tf.keras 2
     initial_state = None
     if call.get("initial_state"):
         initial_state = [rng.standard_normal((batch, size)).astype(dtype)

@@ -50,7 +50,8 @@ def test_docs_example_cell_equals_python(example, options, dtype):
     layers = both_backends(lambda backend: rl.RNN(cell, return_sequences=True, backend=backend, **options))
     x = rng.standard_normal((6, 3, 2) if options.get("time_major") else (3, 6, 2)).astype(dtype)
     initial_state = [rng.standard_normal((3, 5)).astype(dtype)] if options.get("return_state") else None
-    run_and_compare(layers, x, dtype, mask=random_mask(rng, 3, 6), initial_state=initial_state)
+    mask = random_mask(rng, 3, 6)
+    run_and_compare(layers, x, dtype, mask=mask.T if options.get("time_major") else mask, initial_state=initial_state)
 
 
 def test_loops_are_built_once_per_step_function(example):

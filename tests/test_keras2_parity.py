@@ -1,0 +1,50 @@
+"""Conventions that follow tf.keras 2, the system rnnlab's contract comes from (issue 13).
+
+Numbers against tf.keras 2 itself are in the golden-file tests; these are the
+conventions of the API.
+"""
+
+import numpy as np
+import pytest
+
+import rnnlab as rl
+
+RNG = np.random.default_rng(3)
+X = RNG.normal(size=(2, 5, 3))  # (B, T, F)
+MASK = np.array([[1, 1, 0, 1, 1], [0, 1, 1, 1, 0]], bool)  # (B, T)
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_a_time_major_layer_takes_its_mask_time_major(backend):
+    def layer(time_major):
+        return rl.RNN(rl.LSTMCell(4, seed=0, dtype="float64"), return_sequences=True, return_state=True,
+                      time_major=time_major, backend=backend)
+
+    batch_major = layer(False)(X, mask=MASK)
+    time_major = layer(True)(X.transpose(1, 0, 2), mask=MASK.T)
+    np.testing.assert_allclose(time_major[0], batch_major[0].transpose(1, 0, 2), rtol=1e-12)
+    for a, b in zip(time_major[1:], batch_major[1:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_a_batch_major_mask_on_a_time_major_layer_names_the_convention():
+    layer = rl.RNN(rl.GRUCell(2), time_major=True)
+    with pytest.raises(ValueError, match=r"\(time, batch\) = \(5, 2\).*time-major too, as in tf.keras 2"):
+        layer(X.transpose(1, 0, 2), mask=MASK)
+
+
+def test_a_square_time_major_mask_is_read_time_major():
+    """With T == B a transposed mask cannot be detected, so the layout must be right."""
+    x = RNG.normal(size=(3, 3, 2))  # (T, B, F) with T == B
+    mask = np.array([[1, 1, 1], [0, 1, 1], [0, 0, 1]], bool)  # (T, B): sample 0 sees only step 0
+    cell = rl.SimpleRNNCell(2, seed=0, dtype="float64")
+    y = rl.RNN(cell, time_major=True, backend="python")(x, mask=mask)
+    only_first_step = rl.RNN(cell, backend="python")(x[:1].transpose(1, 0, 2))  # every sample, step 0 only
+    np.testing.assert_allclose(y[0], only_first_step[0], rtol=1e-12)
+
+
+def test_unroll_is_accepted_and_changes_nothing():
+    cell = rl.GRUCell(3, seed=0)
+    unrolled = rl.RNN(cell, unroll=True)
+    np.testing.assert_array_equal(unrolled(X), rl.RNN(cell)(X))
+    assert rl.RNN.from_config(unrolled.get_config()).unroll is True
