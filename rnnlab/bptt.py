@@ -266,11 +266,14 @@ def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=Non
         raise ValueError("check_gradients needs a layer that is not stateful")
     layer = _float64_copy(layer)
     if x is None:
-        features = layer.input_size or features
+        batch, time = validation.count(batch, "batch"), validation.count(time, "time")
+        features = layer.input_size or validation.count(features, "features")
         x = rng.normal(size=(batch, time, features))
         if getattr(layer, "time_major", False):
             x = x.transpose(1, 0, 2)
-    x = np.array(x, dtype=np.float64)
+    x = validation.float_array(x, "x", "float64").copy()  # a copy: the differences perturb it in place
+    if x.ndim != 3:
+        raise ValueError(f"expected x of shape (batch, time, features), got an array of shape {x.shape}")
     _build(layer, x)
     batch = x.shape[1] if getattr(layer, "time_major", False) else x.shape[0]
     if isinstance(initial_state, str) and initial_state == "random":

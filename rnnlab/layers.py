@@ -478,6 +478,7 @@ class Dense(Weighted):
         Returns ``(d_inputs, [d_kernel, d_bias])``.
         """
         x, pre, y = cache
+        d_y = validation.gradient(d_y, "d_y", y.shape, y.dtype)
         d_pre = d_y * self.activation.grad(pre, y)
         x2d, d2d = x.reshape(-1, x.shape[-1]), d_pre.reshape(-1, self.units)
         d_weights = [x2d.T @ d2d]

@@ -246,6 +246,17 @@ class Sequential:
             mask = validation.rectangular(mask, "mask", f"a loss mask of shape {layout}) = {positions}")
             if mask.shape != positions:
                 raise ValueError(f"expected a loss mask of shape {layout}) = {positions}, got {mask.shape}")
+            mask = validation.booleans(mask, "mask")
+        # The values too, so that fit never stops part-way through, having changed the weights.
+        selected = np.ones(positions, bool) if mask is None else mask
+        if self.is_classifier and selected.any() and (y[selected].min() < 0 or y[selected].max() >= units):
+            raise ValueError(f"the {self.loss!r} loss needs class ids in [0, {units}) (the readout has "
+                             f"{units} units), got ids from {y[selected].min()} to {y[selected].max()}")
+        if expected is not None and not self.is_classifier:
+            if y.dtype.kind not in "biuf":
+                raise TypeError(f"the {self.loss!r} loss needs {what}, got dtype {y.dtype}")
+            if not np.isfinite(y).all():
+                raise ValueError("y contains NaN or inf; expected finite targets")
         return x, y, mask
 
     # -- training (the loop lives in rnnlab.train) -------------------------------

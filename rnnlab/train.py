@@ -187,6 +187,13 @@ def fit(model, x, y, epochs=None, batch_size=32, validation_data=None, callbacks
         order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
         batches = [order[start : start + batch_size] for start in range(0, len(x), batch_size)]
         schedule.append(batches[: budget - epoch * per_epoch])
+    if mask is not None:  # refuse before training, not at the first empty minibatch
+        for epoch in schedule:
+            for index in epoch:
+                if not np.any(mask[index]):
+                    raise ValueError(f"a minibatch of samples {sorted(index.tolist())} has a loss mask that selects "
+                                     "no positions, so its loss is 0/0; use a larger batch_size or a mask that "
+                                     "selects something in every sample")
 
     def get_batch(index):
         return x[index], y[index], None if mask is None else mask[index]

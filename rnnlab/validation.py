@@ -158,6 +158,33 @@ def arrays_of_shapes(values, shapes, name, dtype, message):
     return checked
 
 
+def shaped(value, name, *layouts, dtype="float64"):
+    """``value`` as a finite float array of ``dtype`` whose shape fits one of ``layouts``.
+
+    A layout is a tuple of ints (that exact size) and names (any size, e.g.
+    ``"batch"``); a leading ``"..."`` allows any number of leading axes.  So
+    ``shaped(s, "s", ("batch", 4), (4,))`` takes (B, 4) or (4,) states.
+    Otherwise a ValueError that spells the layouts out.  Integers are cast: an
+    analysis point such as ``[0, 0]`` is a point in state space like any other.
+    """
+    array = rectangular(value, name, "a float array")
+    if array.dtype.kind in "iu":
+        array = array.astype(dtype)
+    array = float_array(array, name, dtype)
+    for layout in layouts:
+        fixed = layout[1:] if layout and layout[0] == "..." else layout
+        if layout and layout[0] == "...":
+            fits = array.ndim >= len(fixed)
+        else:
+            fits = array.ndim == len(fixed)
+        tail = array.shape[array.ndim - len(fixed):]
+        if fits and all(not isinstance(want, int) or got == want for got, want in zip(tail, fixed)):
+            return array
+    expected = " or ".join("(" + ", ".join(str(axis) for axis in layout) + (",)" if len(layout) == 1 else ")")
+                           for layout in layouts)
+    raise ValueError(f"expected {name} of shape {expected}, got an array of shape {array.shape}")
+
+
 def gradient(value, name, shape, dtype):
     """A gradient ``dL/d(result)``: a float array of exactly the result's ``shape`` (no broadcasting)."""
     array = float_array(value, name, dtype)
@@ -180,9 +207,14 @@ def mask(mask_value, batch, time, time_major=False):
     if array.shape != shape:
         hint = " (with time_major=True the mask is time-major too, as in tf.keras 2)" if time_major else ""
         raise ValueError(f"expected a mask of shape {layout} = {shape}, got {array.shape}{hint}")
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"mask must hold booleans or 0/1 numbers, got dtype {array.dtype}")
-    if array.dtype.kind != "b" and not np.isin(array, (0, 1)).all():
-        raise ValueError("mask must hold only 0/1 (or True/False) values")
-    array = array.astype(bool)
+    array = booleans(array, "mask")
     return array.T if time_major else array
+
+
+def booleans(array, name):
+    """An array of booleans or 0/1 numbers, as bool."""
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold booleans or 0/1 numbers, got dtype {array.dtype}")
+    if array.dtype.kind != "b" and not np.isin(array, (0, 1)).all():
+        raise ValueError(f"{name} must hold only 0/1 (or True/False) values")
+    return array.astype(bool)

@@ -25,6 +25,8 @@ are its unstable modes, the directions along which the state leaves it.
 
 import numpy as np
 
+from .. import validation
+
 from .jacobians import step_jacobians
 from .states import as_float64, joint_size
 
@@ -77,9 +79,13 @@ class FixedPoints:
 
 def sample_starts(states, n_starts, noise=0.0, seed=0):
     """Pick ``n_starts`` rows of ``states`` (..., S) at random and add Gaussian noise of std ``noise``."""
-    pool = np.asarray(states, dtype=np.float64)
+    pool = validation.shaped(states, "states", ("...", "S"))
     pool = pool.reshape(-1, pool.shape[-1])
-    rng = np.random.default_rng(seed)
+    n_starts = validation.count(n_starts, "n_starts")
+    if len(pool) == 0:
+        raise ValueError(f"states holds no states (shape {np.shape(states)}); expected at least one to start from")
+    noise = validation.shaped(noise, "noise", ())
+    rng = validation.generator(seed)
     picks = rng.choice(len(pool), size=n_starts, replace=n_starts > len(pool))
     return pool[picks] + noise * rng.standard_normal((n_starts, pool.shape[1]))
 
@@ -92,8 +98,11 @@ def minimize_speed(cell, starts, constant_input, max_iters=200, q_converged=1e-2
     large that no step helps any more (a slow point or a minimum with q > 0).
     """
     cell = as_float64(cell)
-    s = np.array(starts, dtype=np.float64)
-    u = np.broadcast_to(np.asarray(constant_input, dtype=np.float64), (len(s), cell.input_size))
+    if not cell.built:
+        raise ValueError(f"{cell.name} is not built yet; run it or build it first")
+    s = validation.shaped(starts, "starts", ("N", joint_size(cell))).copy()  # a copy: it is updated in place
+    u = validation.shaped(constant_input, "constant_input", (cell.input_size,))
+    u = np.broadcast_to(u, (len(s), cell.input_size))
     eye = np.eye(s.shape[1])
 
     def residual(u, s):
@@ -137,12 +146,8 @@ def find_fixed_points(cell, states, constant_input=None, n_starts=128, noise=0.0
     if not cell.built:
         raise ValueError(f"{cell.name} is not built yet; run it or build it first")
     S, F = joint_size(cell), cell.input_size
-    states = np.asarray(states)
-    if states.shape[-1] != S:
-        raise ValueError(f"expected states of shape (..., {S}) (the joint state), got {states.shape}")
-    u = np.zeros(F) if constant_input is None else np.asarray(constant_input, dtype=np.float64)
-    if u.shape != (F,):
-        raise ValueError(f"expected constant_input of shape ({F},), got {u.shape}")
+    states = validation.shaped(states, "states (joint states)", ("...", S))
+    u = np.zeros(F) if constant_input is None else validation.shaped(constant_input, "constant_input", (F,))
 
     points, q = minimize_speed(cell, sample_starts(states, n_starts, noise, seed), u, max_iters)
     keep = q < q_threshold

@@ -16,6 +16,10 @@ def _state_grad(grads, leaf):
     if not isinstance(state_grads[0], np.ndarray):
         raise ValueError("this Gradients comes from a Bidirectional layer; pass one direction's gradients, "
                          "e.g. rl.bptt.backward(tape.forward, dy_forward)")
+    if isinstance(leaf, (bool, np.bool_)) or not isinstance(leaf, (int, np.integer)) \
+            or not 0 <= leaf < len(state_grads):
+        raise ValueError(f"leaf must be an int in [0, {len(state_grads)}) (this cell has {len(state_grads)} "
+                         f"state leaves), got {leaf!r}")
     return state_grads[leaf]  # (T, B, U)
 
 

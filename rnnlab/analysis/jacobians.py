@@ -19,6 +19,7 @@ The tests check every formula here against central finite differences.
 
 import numpy as np
 
+from .. import validation
 from ..cells import registry
 from ..cells.stacked import StackedRNNCells
 from .states import as_float64, join_states, joint_size, output_rows
@@ -57,14 +58,11 @@ def step_jacobians(cell, x, s, weights=False):
     """
     if not cell.built:
         raise ValueError(f"{cell.name} is not built yet; build it (or run it once) before taking Jacobians")
-    x, s = np.asarray(x), np.asarray(s)
+    F, S = cell.input_size, joint_size(cell)
+    x = validation.shaped(x, "inputs", ("batch", F), (F,), dtype=cell.dtype)
+    s = validation.shaped(s, "the joint state", ("batch", S), (S,), dtype=cell.dtype)
     single = x.ndim == 1 and s.ndim == 1
     x, s = np.atleast_2d(x), np.atleast_2d(s)
-    if x.ndim != 2 or x.shape[1] != cell.input_size:
-        raise ValueError(f"expected inputs of shape (batch, {cell.input_size}) or ({cell.input_size},), got {x.shape}")
-    if s.ndim != 2 or s.shape[1] != joint_size(cell):
-        raise ValueError(f"expected a joint state of shape (batch, {joint_size(cell)}) or ({joint_size(cell)},), "
-                         f"got {s.shape}")
     if len(x) != len(s) and 1 not in (len(x), len(s)):
         raise ValueError(f"inputs and states must have the same batch size (or 1), got {len(x)} and {len(s)}")
     batch = max(len(x), len(s))  # a single input or state is shared by the whole batch
@@ -176,11 +174,10 @@ def trajectory_jacobians(cell, x, initial_state=None):
     and jacobians (B, T, S, S) with J_t evaluated at (x_t, s_{t-1}).
     """
     cell = as_float64(cell)
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 3:
-        raise ValueError(f"expected inputs of shape (batch, time, features), got {x.shape}")
+    x = validation.shaped(x, "inputs", ("batch", "time", cell.input_size if cell.built else "features"))
     B, T, _ = x.shape
-    s = np.zeros((B, joint_size(cell))) if initial_state is None else np.array(initial_state, dtype=np.float64)
+    S = joint_size(cell)
+    s = np.zeros((B, S)) if initial_state is None else validation.shaped(initial_state, "initial_state", (B, S))
     states, jacobians = [], []
     for t in range(T):
         jac = step_jacobians(cell, x[:, t], s)
@@ -214,10 +211,12 @@ def jacobian_products(jacobians):
     Growing singular values mean exploding gradients through that many steps,
     shrinking ones vanishing gradients.  Returns :class:`JacobianProducts`.
     """
-    jacobians = np.asarray(jacobians)
+    jacobians = validation.shaped(jacobians, "jacobians", ("batch", "time", "S", "S"), ("time", "S", "S"))
     if jacobians.ndim == 3:
         jacobians = jacobians[None]
-    B, T, S, _ = jacobians.shape
+    B, T, S, S_columns = jacobians.shape
+    if S != S_columns:
+        raise ValueError(f"expected square step Jacobians (..., S, S), got shape {jacobians.shape}")
     product = np.broadcast_to(np.eye(S), (B, S, S))
     values = [np.ones((B, S))]
     for k in range(1, T + 1):

@@ -22,6 +22,8 @@ falls onto a stable fixed point or cycle.
 
 import numpy as np
 
+from .. import validation
+
 from .jacobians import step_jacobians
 from .states import as_float64, joint_size
 
@@ -39,24 +41,24 @@ def lyapunov_spectrum(cell, inputs, initial_state=None, discard=100, n_exponents
     nats per step.
     """
     cell = as_float64(cell)
-    x = np.asarray(inputs, dtype=np.float64)
+    F = cell.input_size if cell.built else "features"
+    x = validation.shaped(inputs, "inputs", ("time", F), ("batch", "time", F))
     single = x.ndim == 2
     if single:
         x = x[None]
-    if x.ndim != 3:
-        raise ValueError(f"expected inputs of shape (time, features) or (batch, time, features), got {x.shape}")
     B, T, _ = x.shape
+    discard = validation.count(discard, "discard", minimum=0)
     if not 0 <= discard < T:
         raise ValueError(f"discard must be in [0, T) = [0, {T}), got {discard}")
     S = joint_size(cell)
-    k = S if n_exponents is None else int(n_exponents)
+    k = S if n_exponents is None else validation.count(n_exponents, "n_exponents")
     if not 1 <= k <= S:
         raise ValueError(f"n_exponents must be between 1 and the state size {S}, got {n_exponents}")
     rng = np.random.default_rng(seed)
     if initial_state is None:
         s = 0.1 * rng.standard_normal((B, S))
     else:
-        s = np.broadcast_to(np.asarray(initial_state, dtype=np.float64), (B, S))
+        s = np.broadcast_to(validation.shaped(initial_state, "initial_state", (S,), (B, S)), (B, S))
     Q = np.linalg.qr(rng.standard_normal((B, S, k)))[0]  # (B, S, k) orthonormal columns
     log_growth = np.zeros((B, k))
     with np.errstate(divide="ignore"):  # a zero Jacobian direction is a rate of -inf, honestly
@@ -81,7 +83,9 @@ def kaplan_yorke_dimension(exponents):
     D = 0 when lambda_1 < 0 (a stable fixed point), and D = k when every
     partial sum is non-negative.  exponents: (k,) or (B, k); returns a float or (B,).
     """
-    exponents = np.asarray(exponents, dtype=np.float64)
+    exponents = validation.shaped(exponents, "exponents", ("k",), ("batch", "k"))
+    if exponents.shape[-1] == 0:
+        raise ValueError("exponents is empty; expected at least one Lyapunov exponent")
     single = exponents.ndim == 1
     rows = np.atleast_2d(-np.sort(-exponents, axis=-1))
     dims = np.zeros(len(rows))

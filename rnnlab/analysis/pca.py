@@ -7,6 +7,8 @@ can be drawn in 2-D or 3-D.
 
 import numpy as np
 
+from .. import validation
+
 
 class PCA:
     """Principal components of a cloud of states.
@@ -30,11 +32,13 @@ class PCA:
 
     def transform(self, states):
         """(..., S) -> (..., k): coordinates along the components."""
-        return (np.asarray(states) - self.mean) @ self.components.T
+        states = validation.shaped(states, "states", ("...", len(self.mean)))
+        return (states - self.mean) @ self.components.T
 
     def inverse_transform(self, coords):
         """(..., k) -> (..., S): back to state space (exact only within the components' span)."""
-        return np.asarray(coords) @ self.components + self.mean
+        coords = validation.shaped(coords, "coords", ("...", self.n_components))
+        return coords @ self.components + self.mean
 
     def __repr__(self):
         ratios = ", ".join(f"{r:.0%}" for r in self.explained_variance_ratio)
@@ -48,7 +52,8 @@ def pca(states, n_components=3):
     Each is signed so that its largest entry is positive, which makes the
     result reproducible.  Returns :class:`PCA`.
     """
-    states = np.asarray(states, dtype=np.float64)
+    states = validation.shaped(states, "states", ("...", "N", "S"))
+    n_components = validation.count(n_components, "n_components")
     data = states.reshape(-1, states.shape[-1])  # (N, S)
     if data.shape[0] < 1:
         raise ValueError(f"expected states of shape (..., S) with at least one state, got {states.shape}")

@@ -16,6 +16,8 @@ truncate=k)``) approximates it by cutting the sum over paths.
 
 import numpy as np
 
+from .. import validation
+
 from .jacobians import step_jacobians
 from .states import as_float64, joint_size, output_rows
 
@@ -32,14 +34,11 @@ def rtrl(cell, x, dy, initial_state=None):
     ``rl.bptt.backward(tape, dy).weights`` for ``RNN(cell, return_sequences=True)``.
     """
     cell = as_float64(cell)
-    x, dy = np.asarray(x, dtype=np.float64), np.asarray(dy, dtype=np.float64)
-    if x.ndim != 3:
-        raise ValueError(f"expected x of shape (batch, time, features), got {x.shape}")
+    x = validation.shaped(x, "x", ("batch", "time", cell.input_size if cell.built else "features"))
     B, T, _ = x.shape
-    if dy.shape != (B, T, cell.output_size):
-        raise ValueError(f"expected dy of shape {(B, T, cell.output_size)} (dL/dy at every step), got {dy.shape}")
+    dy = validation.gradient(dy, "dy (dL/dy at every step)", (B, T, cell.output_size), "float64")
     S = joint_size(cell)
-    s = np.zeros((B, S)) if initial_state is None else np.array(initial_state, dtype=np.float64)
+    s = np.zeros((B, S)) if initial_state is None else validation.shaped(initial_state, "initial_state", (B, S))
     shapes = [w.shape for w in cell.weights]
     sizes = [int(np.prod(shape)) for shape in shapes]
     out = output_rows(cell)

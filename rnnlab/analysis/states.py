@@ -12,7 +12,7 @@ state, in order.
 
 import numpy as np
 
-from .. import bptt, nest
+from .. import bptt, nest, validation
 from ..layers import RNN
 
 
@@ -24,16 +24,20 @@ def joint_size(cell):
 def split_state(cell, s):
     """Joint state (..., S) -> the flat list of state leaves [(..., size), ...] (views, no copy)."""
     sizes = nest.flatten(cell.state_size)
-    s = np.asarray(s)
-    if s.shape[-1] != sum(sizes):
-        raise ValueError(f"expected a joint state of shape (..., {sum(sizes)}) for state_size "
-                         f"{cell.state_size!r}, got {s.shape}")
+    s = validation.shaped(s, "the joint state", ("...", sum(sizes)), dtype=cell.dtype)
     return np.split(s, np.cumsum(sizes)[:-1], axis=-1)
 
 
 def join_states(leaves):
     """The flat list of state leaves [(..., size), ...] -> the joint state (..., S)."""
-    return np.concatenate([np.asarray(leaf) for leaf in leaves], axis=-1)
+    if not nest.is_nested(leaves) or not leaves:
+        raise TypeError(f"join_states takes a non-empty list of state arrays, got {type(leaves).__name__}")
+    dtype = "float32" if all(getattr(leaf, "dtype", None) == np.float32 for leaf in leaves) else "float64"
+    arrays = [validation.shaped(leaf, f"leaves[{i}]", ("...", "size"), dtype=dtype) for i, leaf in enumerate(leaves)]
+    if len({a.shape[:-1] for a in arrays}) != 1:
+        raise ValueError(f"state leaves must share their leading axes (..., size), got shapes "
+                         f"{[a.shape for a in arrays]}")
+    return np.concatenate(arrays, axis=-1)
 
 
 def output_rows(cell):
@@ -48,6 +52,8 @@ def output_rows(cell):
 
 def step(cell, x, s):
     """One step on joint states: x (B, F), s (B, S) -> s' (B, S)."""
+    x = validation.shaped(x, "x", ("batch", cell.input_size), dtype=cell.dtype)
+    s = validation.shaped(s, "s", (len(x), joint_size(cell)), dtype=cell.dtype)
     _, new_states = cell.checked_call(x, cell.pack_states(split_state(cell, s)))
     return join_states(nest.flatten(new_states))
 
@@ -65,16 +71,16 @@ def trajectory(cell, x, initial_state=None, backend="auto"):
     *after* step t.  The loop runs in an :class:`rnnlab.RNN` layer with
     ``backend`` (``"auto"`` uses the numba kernels when they exist).
     """
-    x = np.asarray(x)
+    features = cell.input_size if cell.built else "features"
+    x = validation.shaped(x, "x", ("batch", "time", features), ("time", features), dtype=cell.dtype)
     single = x.ndim == 2
     if single:
         x = x[None]
-    if x.ndim != 3:
-        raise ValueError(f"expected inputs of shape (batch, time, features) or (time, features), got {x.shape}")
     initial = None
     if initial_state is not None:
-        s0 = np.broadcast_to(np.asarray(initial_state, dtype=cell.dtype), (x.shape[0], joint_size(cell)))
-        initial = split_state(cell, s0)
+        S = joint_size(cell)
+        s0 = validation.shaped(initial_state, "initial_state", (x.shape[0], S), (S,), dtype=cell.dtype)
+        initial = split_state(cell, np.broadcast_to(s0, (x.shape[0], S)))
     layer = RNN(cell, return_sequences=True, backend=backend)
     _, tape = bptt.forward(layer, x.astype(cell.dtype, copy=False), initial_state=initial)
     states = join_states(tape.states).transpose(1, 0, 2)  # (T, B, S) -> (B, T, S)

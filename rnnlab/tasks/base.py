@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..validation import generator
+
 
 @dataclass
 class TaskData:
@@ -57,7 +59,16 @@ class TaskData:
 
 def make_rng(seed):
     """A NumPy Generator from an int, a Generator or None; never the global state."""
-    return np.random.default_rng(seed)
+    return generator(seed)
+
+
+def check_real(value, name):
+    """``value`` as a finite float; a TypeError unless it is a real number (not a bool or a string)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
 
 
 def check_count(value, name, minimum=1):
@@ -71,7 +82,7 @@ def check_count(value, name, minimum=1):
 
 def check_probability(value, name, low_open=False):
     """Return ``value`` as a float in [0, 1] (or (0, 1] with ``low_open``)."""
-    value = float(value)
+    value = check_real(value, name)
     if not (0.0 < value <= 1.0 if low_open else 0.0 <= value <= 1.0):
         interval = "(0, 1]" if low_open else "[0, 1]"
         raise ValueError(f"{name} must be a probability in {interval}, got {value}")

@@ -9,7 +9,7 @@ point). The baseline is the MSE of the persistence predictor, which predicts
 import numpy as np
 
 from ..validation import check_dtype_name
-from .base import TaskData, check_count, make_rng
+from .base import TaskData, check_count, check_real, make_rng
 
 
 def persistence_mse(x, y):
@@ -44,7 +44,9 @@ def sine_wave(batch, time, freq_range=(0.02, 0.1), seed=None, dtype="float32"):
     batch = check_count(batch, "batch")
     time = check_count(time, "time")
     dtype = check_dtype_name(dtype)
-    low, high = freq_range
+    if not isinstance(freq_range, (tuple, list)) or len(freq_range) != 2:
+        raise ValueError(f"freq_range must be (low, high) with 0 < low <= high, got {freq_range!r}")
+    low, high = (check_real(f, "freq_range") for f in freq_range)
     if not 0.0 < low <= high:
         raise ValueError(f"freq_range must be (low, high) with 0 < low <= high, got {freq_range!r}")
     rng = make_rng(seed)

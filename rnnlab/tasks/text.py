@@ -33,6 +33,8 @@ def next_char(text, batch, time, vocab=None, seed=None, dtype="float32"):
     batch = check_count(batch, "batch")
     time = check_count(time, "time")
     dtype = check_dtype_name(dtype)
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str (the corpus), got {type(text).__name__}")
     if vocab is None:
         vocab = {char: i for i, char in enumerate(sorted(set(text)))}
     if sorted(vocab.values()) != list(range(len(vocab))):
