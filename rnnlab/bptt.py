@@ -107,18 +107,17 @@ def _output_gradients(tape, dy):
     """Turn dy (shaped like y) into (d_outputs (T, B, O) in processing order, flat d_final_states)."""
     layer, dtype = tape.layer, tape.outputs.dtype
     T, B, O = tape.outputs.shape
-    final_shapes = [s.shape for s in tape.final_states]
+    states = layer.nested_states(tape.final_states)  # as the layer returned them
     if layer.return_state:
-        if not isinstance(dy, (list, tuple)) or len(dy) != 1 + len(final_shapes):
+        if not isinstance(dy, (list, tuple)) or len(dy) != 1 + len(states):
             raise ValueError(
-                f"this layer returns [y, *states], so dy must be a list of {1 + len(final_shapes)} arrays "
-                f"(None for zero), got {nest.describe_shapes(dy) if isinstance(dy, (list, tuple)) else type(dy).__name__}"
+                f"this layer returns [y, *states], so dy must be a list of {1 + len(states)} arrays "
+                f"(None for zero), nested like the states {nest.describe_shapes(states)}, "
+                f"got {nest.describe_shapes(dy) if isinstance(dy, (list, tuple)) else type(dy).__name__}"
             )
-        dy, d_final = dy[0], list(dy[1:])
+        dy, d_final = dy[0], validation.gradients_like(list(dy[1:]), states, "dy for the states", dtype)
     else:
-        d_final = [None] * len(final_shapes)
-    d_final = [np.zeros(shape, dtype) if d is None else validation.gradient(d, f"dy for state {i}", shape, dtype)
-               for i, (d, shape) in enumerate(zip(d_final, final_shapes))]
+        d_final = validation.gradients_like(None, states, "dy for the states", dtype)
     if layer.return_sequences:
         expected = (T, B, O) if layer.time_major else (B, T, O)
         dy = validation.gradient(dy, "dy", expected, dtype)
@@ -201,7 +200,7 @@ def truncated_stream(layer, x, k1, k2, loss_grad, initial_state=None, mask=None)
             raise ValueError(f"loss_grad must return an array of shape {new.shape}, got {d_new.shape}")
         dy = np.zeros_like(outputs)
         dy[:, start - window_start :] = d_new
-        grads = backward(tape, [dy] + [None] * len(tape.final_states))
+        grads = backward(tape, [dy] + [None] * len(stepper.nested_states(tape.final_states)))
         states_at.update(_states_after(tape, window_start))
         yield Chunk(start, stop, new, grads)
 
@@ -313,7 +312,7 @@ def _leaves(y):
 
 
 def _repack(y, parts):
-    return list(parts) if isinstance(y, list) else parts[0]
+    return nest.pack_sequence_as(y, parts) if isinstance(y, list) else parts[0]
 
 
 def _relative_error(analytic, numeric):

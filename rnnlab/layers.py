@@ -24,7 +24,8 @@ class RNN:
         cell: an :class:`AbstractRNNCell` (or a list of cells, stacked).
         return_sequences: return the output at every step (B, T, O) instead of
             the last one (B, O).
-        return_state: also return the final states: ``[y, *flat_states]``.
+        return_state: also return the final states: ``[y, *states]``, the states in
+            the structure of ``cell.state_size`` (``[y, [h1, c1], h2]`` for stacked cells, as in tf.keras 2).
         go_backwards: process the sequence from the end; the returned sequence
             is in processing order (reversed), as in Keras.
         stateful: keep the final states of one call as the initial states of the
@@ -97,7 +98,8 @@ class RNN:
     # -- running ---------------------------------------------------------------
 
     def __call__(self, inputs, initial_state=None, mask=None):
-        """Run the layer.  Returns y, or ``[y, *final_states]`` with ``return_state``.
+        """Run the layer.  Returns y, or ``[y, *final_states]`` with ``return_state``
+        (the states nested per cell for stacked cells, see :meth:`nested_states`).
 
         y is (B, T, O) with ``return_sequences`` ((T, B, O) if ``time_major``), else (B, O).
         """
@@ -152,8 +154,16 @@ class RNN:
         else:
             y = outputs[-1]
         if self.return_state:
-            return [y, *final_states]
+            return [y, *self.nested_states(final_states)]
         return y
+
+    def nested_states(self, flat_states):
+        """The flat list of states in the structure of ``cell.state_size``, as ``return_state`` gives them.
+
+        ``[h]`` for SimpleRNN, ``[h, c]`` for LSTM, ``[[h1, c1], h2]`` for a stack
+        of an LSTM and a SimpleRNN (tf.keras 2 nests them per cell, too).
+        """
+        return nest.state_list(nest.pack_sequence_as(self.cell.state_size, list(flat_states)))
 
     def reset_states(self, states=None):
         """Forget the carried states (the next call starts from zeros), or set them."""
@@ -369,6 +379,7 @@ class Bidirectional:
             y_backward = np.flip(y_backward, axis=time_axis)  # as merge saw it
         d_merged, d_states = self._checked_merged_gradients(dy, y_forward, y_backward,
                                                             [*forward_states, *backward_states])
+        n_forward = len(forward_states)  # top-level entries: a stacked cell's are lists
         if self.merge_mode is None:
             d_forward, d_backward = d_merged
         elif self.merge_mode == "concat":
@@ -383,7 +394,6 @@ class Bidirectional:
         if self.return_sequences:
             d_backward = np.flip(d_backward, axis=time_axis)
         if self.return_state:
-            n_forward = len(forward_states)
             return [d_forward, *d_states[:n_forward]], [d_backward, *d_states[n_forward:]]
         return d_forward, d_backward
 
@@ -395,25 +405,30 @@ class Bidirectional:
             output_shapes = [y_forward.shape[:-1] + (y_forward.shape[-1] + y_backward.shape[-1],)]
         else:
             output_shapes = [y_forward.shape]
-        shapes = output_shapes + [s.shape for s in states]
-        if len(shapes) == 1:  # the result is one array, so dy is one array
+        n_parts = len(output_shapes) + len(states)
+        if n_parts == 1:  # the result is one array, so dy is one array
             if isinstance(dy, (list, tuple)):
                 raise TypeError(f"this Bidirectional layer returns one array of shape {shapes[0]}, "
                                 f"so dy must be one array of that shape, got a {type(dy).__name__}")
             parts = [dy]
-        elif not isinstance(dy, (list, tuple)) or len(dy) != len(shapes):
+        elif not isinstance(dy, (list, tuple)) or len(dy) != n_parts:
             got = f"{len(dy)} entries" if isinstance(dy, (list, tuple)) else f"a {type(dy).__name__}"
+            structure = [nest.describe_shapes(np.empty(shape)) for shape in output_shapes] + \
+                [nest.describe_shapes(s) for s in states]
             raise ValueError(f"dy must have the structure of the Bidirectional output: a list of "
-                             f"{len(shapes)} arrays of shapes {shapes}, got {got}")
+                             f"{n_parts} entries, {', '.join(structure)}, got {got}")
         else:
             parts = list(dy)
-        names = ["dy"] if len(shapes) == 1 else [f"dy[{i}]" for i in range(len(shapes))]
-        checked = [validation.gradient(d, name, shape, y_forward.dtype) if d is not None else None
-                   for d, name, shape in zip(parts, names, shapes)]
+        names = ["dy"] if n_parts == 1 else [f"dy[{i}]" for i in range(n_parts)]
         n_outputs = len(output_shapes)
-        if any(d is None for d in checked[:n_outputs]):
+        if any(d is None for d in parts[:n_outputs]):
             raise TypeError("dy for the merged outputs must be arrays (None is allowed only for states)")
-        return checked[:n_outputs], checked[n_outputs:]
+        outputs = [validation.gradient(d, name, shape, y_forward.dtype)
+                   for d, name, shape in zip(parts, names, output_shapes)]
+        # Each state entry is checked whole (a nest for a stacked cell) and handed on as it came.
+        for d, name, like in zip(parts[n_outputs:], names[n_outputs:], states):
+            validation.gradients_like(d, like, name, y_forward.dtype)
+        return outputs, parts[n_outputs:]
 
     def get_config(self):
         return {"layer": serialize(self.forward_layer), "merge_mode": self.merge_mode,

@@ -194,6 +194,25 @@ def gradient(value, name, shape, dtype):
     return array
 
 
+def gradients_like(value, like, name, dtype):
+    """dL/d(structure) for a nest ``like`` of arrays: the flat list of checked arrays, zeros for None.
+
+    ``value`` mirrors ``like`` (lists inside lists, as ``return_state`` nests a
+    stacked cell's states); ``None`` anywhere stands for zeros of that whole part.
+    """
+    if value is None:
+        return [np.zeros(leaf.shape, dtype) for leaf in nest.flatten(like)]
+    if not nest.is_nested(like):
+        return [gradient(value, name, like.shape, dtype)]
+    if not nest.is_nested(value) or len(value) != len(like):
+        raise ValueError(f"expected {name} with the structure {nest.describe_shapes(like)} (None for zeros), "
+                         f"got {nest.describe_shapes(value)}")
+    flat = []
+    for i, (part, part_like) in enumerate(zip(value, like)):
+        flat.extend(gradients_like(part, part_like, f"{name}[{i}]", dtype))
+    return flat
+
+
 def mask(mask_value, batch, time, time_major=False):
     """Check a mask of booleans or 0/1 numbers; return it as a (batch, time) bool array.
 

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+import rnnlab as rl
+
 
 def numeric_gradient(loss, array, eps=1e-6):
     """d loss() / d array, perturbing ``array`` in place one element at a time (restored after)."""
@@ -24,5 +26,5 @@ def relative_error(analytic, numeric):
 
 def probe_loss(probes, result):
     """A fixed random linear function of every output array: sum_k <probe_k, result_k>."""
-    parts = result if isinstance(result, list) else [result]
+    parts = rl.nest.flatten(result) if isinstance(result, list) else [result]  # a stack's states come nested
     return sum(float(np.sum(p * r)) for p, r in zip(probes, parts))

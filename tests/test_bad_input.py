@@ -176,7 +176,7 @@ def test_bidirectional_backward_checks_the_structure_of_dy_with_states():
     y, tape = rl.bptt.forward(layer, x)  # [merged, h_f, c_f, h_b, c_b]
     with pytest.raises(ValueError) as info:
         rl.bptt.backward(tape, [np.ones((3, 6))] + [None] * 3)
-    assert_clear(info, "a list of 5 arrays")
+    assert_clear(info, "a list of 5 entries")
     with pytest.raises(ValueError) as info:
         rl.bptt.backward(tape, [np.ones((3, 6)), np.ones((3, 3)), np.ones((3, 3)), np.ones((1, 3)), None])
     assert_clear(info, "dy[3] of shape (3, 3)")

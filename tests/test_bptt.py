@@ -38,8 +38,8 @@ def random_problem(layer_or_cell_sizes, rng, time_major=False, with_mask=False, 
 
 def assert_gradients_match(layer, x, mask, states, rng, grads_of=rl.bptt):
     y, tape = rl.bptt.forward(layer, x, initial_state=states, mask=mask)
-    probes = [rng.normal(size=np.shape(part)) for part in (y if isinstance(y, list) else [y])]
-    grads = rl.bptt.backward(tape, probes if isinstance(y, list) else probes[0])
+    probes = [rng.normal(size=np.shape(part)) for part in (rl.nest.flatten(y) if isinstance(y, list) else [y])]
+    grads = rl.bptt.backward(tape, rl.nest.pack_sequence_as(y, probes) if isinstance(y, list) else probes[0])
     loss = lambda: probe_loss(probes, layer(x, initial_state=states, mask=mask))
     for k, w in enumerate(layer.weights):
         assert relative_error(grads.weights[k], numeric_gradient(loss, w)) < TOL, f"weight {k}"
@@ -105,7 +105,7 @@ def test_truncate_at_least_T_equals_full_bptt(kind, rng):
     layer = rl.RNN(make_cell(kind, 3, "float64"), return_sequences=True, return_state=True, backend="python")
     x = rng.normal(size=(2, 5, 2))
     y, tape = rl.bptt.forward(layer, x)
-    dy = [rng.normal(size=a.shape) for a in y]
+    dy = rl.nest.map_structure(lambda a: rng.normal(size=a.shape), y)
     full = rl.bptt.backward(tape, dy)
     for k in (5, 9):
         truncated = rl.bptt.backward(tape, dy, truncate=k)

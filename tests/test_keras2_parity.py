@@ -48,3 +48,30 @@ def test_unroll_is_accepted_and_changes_nothing():
     unrolled = rl.RNN(cell, unroll=True)
     np.testing.assert_array_equal(unrolled(X), rl.RNN(cell)(X))
     assert rl.RNN.from_config(unrolled.get_config()).unroll is True
+
+
+def stack():
+    return rl.StackedRNNCells([rl.LSTMCell(3, seed=0, dtype="float64"), rl.SimpleRNNCell(2, seed=1, dtype="float64")])
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_return_state_nests_a_stacks_states_per_cell(backend):
+    """tf.keras 2 returns [y, [h1, c1], h2] for StackedRNNCells([LSTMCell, SimpleRNNCell])."""
+    y, (h1, c1), h2 = rl.RNN(stack(), return_state=True, backend=backend)(X)
+    assert y.shape == (2, 2) and h1.shape == c1.shape == (2, 3) and h2.shape == (2, 2)
+    np.testing.assert_array_equal(y, h2)  # the stack's output is its last cell's state
+    merged, forward_lstm, forward_simple, backward_lstm, backward_simple = rl.Bidirectional(
+        rl.RNN(stack(), return_state=True, backend=backend))(X)
+    assert merged.shape == (2, 4) and [a.shape for a in forward_lstm + backward_lstm] == [(2, 3)] * 4
+
+
+def test_bptt_takes_dy_nested_like_the_states_and_none_for_a_whole_cell():
+    layer = rl.RNN(stack(), return_sequences=True, return_state=True, backend="python")
+    y, tape = rl.bptt.forward(layer, X)
+    d_h2 = np.ones((2, 2))
+    nested = rl.bptt.backward(tape, [np.zeros((2, 5, 2)), None, d_h2])  # None: no gradient for [h1, c1]
+    spelled_out = rl.bptt.backward(tape, [np.zeros((2, 5, 2)), [np.zeros((2, 3)), np.zeros((2, 3))], d_h2])
+    for a, b in zip(nested.weights, spelled_out.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="nested like the states"):
+        rl.bptt.backward(tape, [np.zeros((2, 5, 2)), None, None, d_h2])  # the flat form is refused

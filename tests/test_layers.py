@@ -35,7 +35,7 @@ def test_rnn_sequences_match_naive_keras_semantics(kind, dtype, go_backwards, ma
     want_y, want_final = naive.run_sequence(naive_step_for(cell), x, initial, mask, go_backwards,
                                             zero_output_for_mask)
     np.testing.assert_allclose(y, want_y, **TOLERANCE[dtype])
-    for got, want in zip(final, want_final):
+    for got, want in zip(rl.nest.flatten(final), want_final, strict=True):
         np.testing.assert_allclose(got, want, **TOLERANCE[dtype])
     # Without return_sequences the layer returns the last processed output.
     last = rl.RNN(cell, go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask)(
@@ -72,10 +72,11 @@ def test_time_major_is_a_transpose(kind, rng):
     np.testing.assert_array_equal(time_major, batch_major.transpose(1, 0, 2))
 
 
-def test_return_state_gives_flat_nested_states(rng):
+def test_return_state_nests_a_stacks_states_per_cell_as_tf_keras_2(rng):
     cell = make_cell("stacked", 2)  # state_size ([2, 2], 3)
-    out = rl.RNN(cell, return_state=True)(rng.normal(size=(4, 3, 1)))
-    assert [a.shape for a in out] == [(4, 3), (4, 2), (4, 2), (4, 3)]
+    y, lstm_states, simple_state = rl.RNN(cell, return_state=True)(rng.normal(size=(4, 3, 1)))
+    assert y.shape == (4, 3) and simple_state.shape == (4, 3)
+    assert isinstance(lstm_states, list) and [a.shape for a in lstm_states] == [(4, 2), (4, 2)]
 
 
 def test_initial_state_accepts_nested_or_flat(rng):
@@ -96,7 +97,7 @@ def test_stateful_calls_continue_one_long_sequence(kind, rng):
     layer = rl.RNN(cell, return_sequences=True, stateful=True)
     parts = [layer(x[:, :4]), layer(x[:, 4:7]), layer(x[:, 7:])]
     np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, rtol=1e-12)
-    for got, want in zip(layer.states, whole_states):
+    for got, want in zip(layer.states, rl.nest.flatten(whole_states), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-12)
     layer.reset_states()
     np.testing.assert_allclose(layer(x[:, :4]), whole[:, :4], rtol=1e-12)
@@ -217,7 +218,7 @@ def test_custom_cell_runs_in_rnn_stacked_and_bidirectional(rng):
             return total, [total, (count,)]
 
     x = rng.normal(size=(2, 4, 3))
-    y, total, count = rl.RNN(CounterCell(2), return_state=True, backend="auto")(x)
+    y, total, (count,) = rl.RNN(CounterCell(2), return_state=True, backend="auto")(x)  # nested as state_size
     np.testing.assert_allclose(total, np.repeat(x.sum(axis=(1, 2))[:, None], 2, axis=1), rtol=1e-6)
     np.testing.assert_array_equal(count, np.full((2, 2), 4.0))
     stacked = rl.RNN([CounterCell(2), rl.SimpleRNNCell(3, seed=0)])(x)

@@ -58,10 +58,10 @@ def run_and_compare(layers, x, dtype, mask=None, initial_state=None, dy_seed=7, 
     results = []
     for layer in layers:
         y, tape = rl.bptt.forward(layer, x, initial_state=initial_state, mask=mask)
-        leaves = y if isinstance(y, list) else [y]
+        leaves = rl.nest.flatten(y) if isinstance(y, list) else [y]  # a stack's states come nested
         probe = np.random.default_rng(dy_seed)
         dy = [probe.standard_normal(np.shape(a)).astype(dtype) for a in leaves]
-        dy = dy if isinstance(y, list) else dy[0]
+        dy = rl.nest.pack_sequence_as(y, dy) if isinstance(y, list) else dy[0]
         full = rl.bptt.backward(tape, dy, per_step=True)
         truncated = rl.bptt.backward(tape, dy, truncate=truncate)
         results.append((y, tape, full, truncated))

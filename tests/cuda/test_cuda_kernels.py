@@ -44,12 +44,12 @@ def compare(python, cuda, x, dtype, initial_state=None, mask=None, truncate=None
     y_ref, tape_ref = rl.bptt.forward(python, x, initial_state, mask)
     with cuda_device.options(path=path, rows_per_block=rows):
         y, tape = rl.bptt.forward(cuda, x, initial_state, mask)
-        leaves = y if isinstance(y, list) else [y]
+        leaves = rl.nest.flatten(y) if isinstance(y, list) else [y]  # a stack's states come nested
         dy = [rng.normal(size=a.shape).astype(dtype) for a in leaves]
-        dy = dy if isinstance(y, list) else dy[0]
+        dy = rl.nest.pack_sequence_as(y, dy) if isinstance(y, list) else dy[0]
         grads = rl.bptt.backward(tape, dy, truncate=truncate, per_step=per_step)
     ref = rl.bptt.backward(tape_ref, dy, truncate=truncate, per_step=per_step)
-    for k, (a, b) in enumerate(zip(leaves, y_ref if isinstance(y_ref, list) else [y_ref])):
+    for k, (a, b) in enumerate(zip(leaves, rl.nest.flatten(y_ref) if isinstance(y_ref, list) else [y_ref])):
         assert a.dtype == np.dtype(dtype)
         assert_close(a, b, dtype, f"output {k}")
     for k, (a, b) in enumerate(zip(tape.states, tape_ref.states)):
