@@ -4,18 +4,22 @@ Each built-in activation knows its derivative, because the hand-written BPTT
 needs it.  ``get("tanh")`` returns the :class:`Activation`; a plain callable is
 wrapped too, but has no derivative, so backward through it raises a clear error.
 
-=============  ==============================  ==================================
-name           f(x)                            f'(x), written with y = f(x)
-=============  ==============================  ==================================
-tanh           tanh(x)                         1 - y^2
-sigmoid        1 / (1 + exp(-x))               y (1 - y)
-relu           max(x, 0)                       1 if x > 0 else 0
-hard_sigmoid   clip(x / 6 + 1/2, 0, 1)         1/6 if -3 < x < 3 else 0
-linear         x                               1
-=============  ==============================  ==================================
+===================  ==============================  ==================================
+name                 f(x)                            f'(x), written with y = f(x)
+===================  ==============================  ==================================
+tanh                 tanh(x)                         1 - y^2
+sigmoid              1 / (1 + exp(-x))               y (1 - y)
+relu                 max(x, 0)                       1 if x > 0 else 0
+hard_sigmoid         clip(0.2 x + 1/2, 0, 1)         1/5 if 0 < y < 1 else 0
+hard_sigmoid_keras3  clip(x / 6 + 1/2, 0, 1)         1/6 if 0 < y < 1 else 0
+linear               x                               1
+===================  ==============================  ==================================
 
-``hard_sigmoid`` is the Keras 3 definition (``relu6(x + 3) / 6``), not Keras 2's
-``0.2 x + 0.5``.
+``hard_sigmoid`` is tf.keras 2's definition, with which old Keras 2 GRU and
+LSTM weights were trained as the recurrent activation; Keras 3 changed it to
+``relu6(x + 3) / 6``, here ``hard_sigmoid_keras3``.  (Before rnnlab 0.2,
+``"hard_sigmoid"`` meant the Keras 3 function.)  Their derivatives are read
+off the output, as the kernels do: ``0 < y < 1`` is the linear stretch.
 """
 
 import numpy as np
@@ -65,7 +69,16 @@ def _sigmoid(x):
 
 
 def _hard_sigmoid(x):
+    return np.clip(x * x.dtype.type(0.2) + x.dtype.type(0.5), 0, 1).astype(x.dtype, copy=False)
+
+
+def _hard_sigmoid_keras3(x):
     return np.clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
+
+
+def _linear_stretch(slope):
+    """The derivative of a hard sigmoid: ``slope`` where the output is strictly inside (0, 1)."""
+    return lambda x, y: np.where((y > 0) & (y < 1), slope, 0).astype(x.dtype)
 
 
 _BUILTINS = {
@@ -74,11 +87,8 @@ _BUILTINS = {
     "relu": Activation(
         "relu", lambda x: np.maximum(x, 0), lambda x, y: (x > 0).astype(x.dtype)
     ),
-    "hard_sigmoid": Activation(
-        "hard_sigmoid",
-        _hard_sigmoid,
-        lambda x, y: np.where((x > -3) & (x < 3), 1 / 6, 0).astype(x.dtype),
-    ),
+    "hard_sigmoid": Activation("hard_sigmoid", _hard_sigmoid, _linear_stretch(0.2)),
+    "hard_sigmoid_keras3": Activation("hard_sigmoid_keras3", _hard_sigmoid_keras3, _linear_stretch(1 / 6)),
     "linear": Activation("linear", lambda x: x, lambda x, y: np.ones_like(x)),
 }
 
@@ -86,6 +96,7 @@ tanh = _BUILTINS["tanh"]
 sigmoid = _BUILTINS["sigmoid"]
 relu = _BUILTINS["relu"]
 hard_sigmoid = _BUILTINS["hard_sigmoid"]
+hard_sigmoid_keras3 = _BUILTINS["hard_sigmoid_keras3"]
 linear = _BUILTINS["linear"]
 
 

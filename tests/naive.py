@@ -17,7 +17,8 @@ ACTIVATIONS = {
     "tanh": math.tanh,
     "sigmoid": sigmoid,
     "relu": lambda v: max(v, 0.0),
-    "hard_sigmoid": lambda v: min(max(v / 6.0 + 0.5, 0.0), 1.0),
+    "hard_sigmoid": lambda v: min(max(0.2 * v + 0.5, 0.0), 1.0),  # tf.keras 2
+    "hard_sigmoid_keras3": lambda v: min(max(v / 6.0 + 0.5, 0.0), 1.0),
     "linear": lambda v: v,
 }
 

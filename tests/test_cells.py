@@ -33,7 +33,7 @@ def test_cell_step_matches_naive_reference(kind, dtype, batch, features, units, 
         np.testing.assert_allclose(got, want, **TOLERANCE[dtype])
 
 
-@pytest.mark.parametrize("activation", ["relu", "hard_sigmoid", "linear", "sigmoid"])
+@pytest.mark.parametrize("activation", ["relu", "hard_sigmoid", "hard_sigmoid_keras3", "linear", "sigmoid"])
 @pytest.mark.parametrize("kind", ["simple", "gru", "gru_reset_before", "lstm"])
 def test_other_activations_match_naive_reference(kind, activation, rng):
     kwargs = {"activation": activation}

@@ -140,13 +140,26 @@ def test_bidirectional(kind, dtype):
     run_and_compare(both_backends(make), x, dtype, mask=random_mask(rng, 3, 6))
 
 
-@pytest.mark.parametrize("activation", ["relu", "sigmoid", "hard_sigmoid", "linear"])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "hard_sigmoid", "hard_sigmoid_keras3", "linear"])
 def test_simple_rnn_activations(activation):
     rng = np.random.default_rng(2)
     cell = rl.SimpleRNNCell(5, activation=activation, dtype="float64", seed=0, bias_initializer="normal")
     layers = both_backends(lambda backend: rl.RNN(cell, return_sequences=True, backend=backend))
     x = rng.standard_normal((3, 6, 2)) * 2  # reaches the kinks of relu and hard_sigmoid
     run_and_compare(layers, x, "float64", mask=random_mask(rng, 3, 6))
+
+
+@pytest.mark.parametrize("gate", ["hard_sigmoid", "hard_sigmoid_keras3"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_reset_before"])
+def test_gates_with_a_hard_sigmoid(kind, gate):
+    """tf.keras 2's hard sigmoid (old Keras weights were trained with it) and Keras 3's, as recurrent activation."""
+    rng = np.random.default_rng(4)
+    cell = make_cell(kind, 4, "float64", recurrent_activation=gate)
+    layers = both_backends(lambda backend: rl.RNN(cell, return_sequences=True, return_state=True, backend=backend))
+    x = rng.standard_normal((3, 6, 2)) * 4  # some gates clip at 0 or 1, where the derivative is 0
+    (_, python_tape, _, _), _ = run_and_compare(layers, x, "float64", mask=random_mask(rng, 3, 6))
+    clipped = [np.isin(python_tape.gates[name], (0.0, 1.0)).any() for name in python_tape.gates if name != "g"]
+    assert any(clipped)
 
 
 @pytest.mark.parametrize("layout", ["fortran", "strided", "float32_into_float64", "list"])
@@ -221,7 +234,7 @@ class SubclassedLSTM(rl.LSTMCell):
 
 
 @pytest.mark.parametrize("cell, reason", [
-    (rl.LSTMCell(3, recurrent_activation="hard_sigmoid"), "recurrent_activation='sigmoid'"),
+    (rl.LSTMCell(3, recurrent_activation="relu"), "recurrent_activation in \\('sigmoid', 'hard_sigmoid'"),
     (rl.GRUCell(3, activation="relu"), "activation='tanh'"),
     (rl.SimpleRNNCell(3, activation=np.sin), "activations"),
     (rl.MinimalRNNCell(3), "no kernel for MinimalRNNCell"),

@@ -132,9 +132,22 @@ def test_unsupported_activation_is_a_clear_error():
     layer = rl.RNN(rl.SimpleRNNCell(2, activation="relu"), backend="cuda")
     with pytest.raises(ValueError, match="tanh"):
         layer(np.zeros((1, 2, 2), "float32"))
-    lstm = rl.LSTMCell(2, recurrent_activation="hard_sigmoid")
+    lstm = rl.LSTMCell(2, recurrent_activation="relu")
     assert "sigmoid" in cuda_host.unsupported(lstm)
     assert cuda_host.unsupported(rl.LSTMCell(2)) is None
+    assert cuda_host.unsupported(rl.LSTMCell(2, recurrent_activation="hard_sigmoid")) is None
+
+
+@pytest.mark.parametrize("gate", ["hard_sigmoid", "hard_sigmoid_keras3"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_reset_before"])
+def test_gates_with_a_hard_sigmoid(kind, gate):
+    """tf.keras 2's hard sigmoid and Keras 3's as recurrent activation, some gates clipped."""
+    cell = make_cell(kind, 3, "float64", recurrent_activation=gate)
+    python, cuda = (rl.RNN(cell, return_sequences=True, return_state=True, backend=backend)
+                    for backend in ("python", "cuda"))
+    x = np.random.default_rng(4).normal(size=(2, 4, 2)) * 4
+    tape = compare(python, cuda, x, "float64", mask=np.array([[1, 1, 0, 1], [1, 0, 1, 1]], bool))
+    assert any(np.isin(tape.gates[name], (0.0, 1.0)).any() for name in tape.gates if name != "g")
 
 
 def test_auto_never_picks_cuda():

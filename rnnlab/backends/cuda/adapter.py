@@ -26,7 +26,7 @@ import numpy as np
 
 from ... import activations
 from . import schedules
-from .primitives import scalar_math
+from .primitives import GATE_ACTIVATIONS, gate_math, scalar_math
 
 
 class CellAdapter:
@@ -53,12 +53,17 @@ class CellAdapter:
     paths = ("persistent", "tiled")
     persistent_r_in_shared = True
 
+    #: The recurrent activation the gates of this instance's kernels use (see :func:`.primitives.gate_math`).
+    gate = "sigmoid"
+
     def unsupported(self, cell):
         """Why the kernels cannot run ``cell`` (an activation they do not implement), or None."""
-        for attribute, name in self.required_activations.items():
+        for attribute, names in self.required_activations.items():
+            names = (names,) if isinstance(names, str) else names
             value = getattr(cell, attribute)
-            if value is not activations.get(name):
-                return f"backend 'cuda' implements {attribute}={name!r} only, got {value.name!r}"
+            if not any(value is activations.get(name) for name in names):
+                wanted = f"{attribute}={names[0]!r}" if len(names) == 1 else f"{attribute} in {names}"
+                return f"backend 'cuda' implements {wanted} only, got {value.name!r}"
         return None
 
     # -- weights ------------------------------------------------------------------------
@@ -100,16 +105,17 @@ class CellAdapter:
     def device_functions(self, dtype_name):
         """(forward_unit, backward_unit): the cell's device functions for the generic schedules, in ``dtype_name``.
 
-        Built once per adapter class and dtype from :meth:`unit_functions`.
+        Built once per adapter class, dtype and gate from :meth:`unit_functions`.
         """
-        return _units(type(self), dtype_name)
+        return _units(type(self), dtype_name, self.gate)
 
     @staticmethod
-    def unit_functions(sigmoid, tanh, one, zero):
+    def unit_functions(gate, gate_grad, tanh, one, zero):
         """Define ``forward_unit`` and ``backward_unit`` (see :mod:`.schedules`) with one dtype's math.
 
-        ``sigmoid`` and ``tanh`` are device functions and ``one``, ``zero``
-        constants of the kernel's dtype (:func:`.primitives.scalar_math`).
+        ``gate`` (the recurrent activation), ``gate_grad`` (its derivative, from
+        its output) and ``tanh`` are device functions (:func:`.primitives.gate_math`)
+        and ``one``, ``zero`` constants of the kernel's dtype (:func:`.primitives.scalar_math`).
         """
         raise NotImplementedError("this cell gives no unit functions; override unit_functions() or kernels()")
 
@@ -161,6 +167,21 @@ def recurrent_gemm(dev, h0, h_seq, dA, out, col0, col1):
 
 
 @functools.lru_cache(maxsize=None)
-def _units(adapter_class, dtype_name):
-    """The unit functions of ``adapter_class`` in ``dtype_name``, made once per process."""
-    return adapter_class.unit_functions(*scalar_math(dtype_name))
+def _units(adapter_class, dtype_name, gate_name):
+    """The unit functions of ``adapter_class`` in ``dtype_name`` with ``gate_name`` gates, made once per process."""
+    _, tanh, one, zero = scalar_math(dtype_name)
+    return adapter_class.unit_functions(*gate_math(dtype_name, gate_name), tanh, one, zero)
+
+
+def per_gate(adapter_class):
+    """``adapter_for`` of a gated cell: one adapter instance per recurrent activation, made on first use."""
+    instances = {}
+
+    def adapter_for(cell):
+        name = cell.recurrent_activation.name
+        if name not in instances:
+            instances[name] = adapter_class()
+            instances[name].gate = name if name in GATE_ACTIVATIONS else "sigmoid"  # others: refused by unsupported
+        return instances[name]
+
+    return adapter_for

@@ -11,6 +11,8 @@ its first launch.
   ``one``/``zero`` *of the kernel's dtype*.  A bare ``1.0`` literal would make
   numba promote float32 arithmetic to float64, so every constant in a float32
   kernel comes from here.
+* :func:`gate_math` -- a recurrent activation (sigmoid or a hard sigmoid) and
+  its derivative written with its output, for the LSTM's and GRU's gates.
 * :func:`gemm_kernel` -- a shared-memory tiled ``C (+)= op(A) @ op(B) (+ bias)``
   used for the input projection of all timesteps and for the weight gradients
   when CuPy (cuBLAS) is not installed.
@@ -52,6 +54,42 @@ def scalar_math(dtype_name):
         return math.tanh(x)
 
     return sigmoid, tanh, one, zero
+
+
+#: The recurrent activations the LSTM and GRU kernels implement (as the numba backend's).
+GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras3")
+
+
+@functools.lru_cache(maxsize=None)
+def gate_math(dtype_name, name):
+    """(gate, gate_grad) device functions: the recurrent activation ``name`` and d gate/dx from its output s.
+
+    As :mod:`rnnlab.activations`: ``hard_sigmoid`` is tf.keras 2's clip(0.2 x + 1/2, 0, 1),
+    ``hard_sigmoid_keras3`` clip(x / 6 + 1/2, 0, 1); their slope counts where 0 < s < 1.
+    """
+    sigmoid, _, one, zero = scalar_math(dtype_name)
+    if name == "sigmoid":
+        @cuda.jit(device=True)
+        def sigmoid_grad(s):
+            return s * (one - s)
+
+        return sigmoid, sigmoid_grad
+    real = np.dtype(dtype_name).type
+    half, fifth, six, slope = real(0.5), real(0.2), real(6), real(0.2 if name == "hard_sigmoid" else 1 / 6)
+    if name == "hard_sigmoid":
+        @cuda.jit(device=True)
+        def gate(x):
+            return min(max(x * fifth + half, zero), one)
+    else:
+        @cuda.jit(device=True)
+        def gate(x):
+            return min(max(x / six + half, zero), one)
+
+    @cuda.jit(device=True)
+    def gate_grad(s):
+        return slope if zero < s < one else zero
+
+    return gate, gate_grad
 
 
 @cuda.jit(device=True)

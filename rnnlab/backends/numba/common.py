@@ -31,15 +31,17 @@ from numba.extending import overload
 from . import fastmath
 from .jit import SCALAR_OPTIONS
 
-__all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "activate", "activation_grad", "REPEAT", "ZERO", "RAW",
+__all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "GATE_ACTIVATIONS", "activate", "activation_grad", "output_grad", "REPEAT", "ZERO", "RAW",
            "copy_rows", "carry_masked_states", "mask_outputs", "emit_step", "backward_buffers", "output_gradient",
            "step_state_gradient"]
 
 #: What a masked step outputs (see the module docstring).
 REPEAT, ZERO, RAW = 0, 1, 2
 
-#: The activations SimpleRNNCell's kernels implement, by code.
-ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "linear": 4}
+#: The activations the kernels implement, by code: SimpleRNN's activation any of them,
+#: the LSTM's and GRU's recurrent activation one of :data:`GATE_ACTIVATIONS`.
+ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "linear": 4, "hard_sigmoid_keras3": 5}
+GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras3")
 
 
 def tanh(x):
@@ -86,7 +88,9 @@ def activate(code, x):
         return sigmoid(x)
     if code == 2:
         return max(x, zero)
-    if code == 3:
+    if code == 3:  # tf.keras 2's hard sigmoid
+        return min(max(x * type(x)(0.2) + type(x)(0.5), zero), one)
+    if code == 5:  # Keras 3's
         return min(max(x / type(x)(6) + type(x)(0.5), zero), one)
     return x
 
@@ -101,8 +105,21 @@ def activation_grad(code, x, y):
         return y * (one - y)
     if code == 2:
         return one if x > zero else zero
+    return output_grad(code, y)
+
+
+@njit(inline="always")
+def output_grad(code, y):
+    """d act / dx written with the output y alone: every activation but relu (a gate's derivative)."""
+    zero, one = type(y)(0), type(y)(1)
+    if code == 0:
+        return one - y * y
+    if code == 1:
+        return y * (one - y)
     if code == 3:
-        return type(x)(1 / 6) if -3 < x < 3 else zero
+        return type(y)(0.2) if zero < y < one else zero
+    if code == 5:
+        return type(y)(1 / 6) if zero < y < one else zero
     return one
 
 

@@ -280,16 +280,20 @@ class CpuAdapter:
     input gradients.
     """
 
-    #: ``{attribute: activation name}`` that the loops implement, e.g. ``{"activation": "tanh"}``.
+    #: ``{attribute: activation name or tuple of names}`` that the loops implement,
+    #: e.g. ``{"activation": "tanh", "recurrent_activation": GATE_ACTIVATIONS}``.
     required_activations = {}
 
     def unsupported(self, cell):
         """Why this configuration of the cell has no kernel (an activation, say), or None."""
-        wanted = self.required_activations
-        if all(getattr(cell, attribute) is activations.get(name) for attribute, name in wanted.items()):
+        wanted = {attribute: (names,) if isinstance(names, str) else names
+                  for attribute, names in self.required_activations.items()}
+        if all(any(getattr(cell, attribute) is activations.get(name) for name in names)
+               for attribute, names in wanted.items()):
             return None
         return (f"the {type(cell).__name__} kernel implements "
-                + " with ".join(f"{attribute}={name!r}" for attribute, name in wanted.items())
+                + " with ".join(f"{attribute} in {names}" if len(names) > 1 else f"{attribute}={names[0]!r}"
+                                for attribute, names in wanted.items())
                 + ", got " + " and ".join(repr(getattr(cell, attribute).name) for attribute in wanted))
 
     def streamed_bytes(self, cell):

@@ -1,7 +1,7 @@
 """GRUCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device code.
 
-Gate order z, r, h (Keras).  Only the default activations (tanh, recurrent
-sigmoid) have kernels.  :func:`adapter_for` gives the host
+Gate order z, r, h (Keras).  The activation is tanh; the recurrent activation
+is sigmoid or a hard sigmoid (``GATE_ACTIVATIONS``; written ``sigmoid`` below).  :func:`adapter_for` gives the host
 (:mod:`rnnlab.backends.cuda.host`) one of two adapters, by ``reset_after``.
 
 ``reset_after=True`` (the default) fits the generic schedules of
@@ -33,10 +33,10 @@ import functools
 import numpy as np
 from numba import cuda
 
-from ...backends.cuda.adapter import CellAdapter, recurrent_gemm
+from ...backends.cuda.adapter import CellAdapter, per_gate, recurrent_gemm
 from ...backends.cuda.device import CONFIG
 from ...backends.cuda.masking import masked_backward, masked_forward, masked_passthrough, step_is_real
-from ...backends.cuda.primitives import numba_dtype, scalar_math, store
+from ...backends.cuda.primitives import GATE_ACTIVATIONS, gate_math, numba_dtype, scalar_math, store
 from ...backends.cuda.schedules import MAXR
 
 
@@ -54,9 +54,10 @@ def reset_before_backward_shared(rows, U, itemsize):
 
 
 @functools.lru_cache(maxsize=None)
-def reset_before_forward(dtype_name):
+def reset_before_forward(dtype_name, gate_name):
     """Persistent forward of the reset_before GRU; arguments as :func:`rnnlab.backends.cuda.schedules.persistent_forward`."""
-    sigmoid, tanh, one, zero = scalar_math(dtype_name)
+    _, tanh, one, zero = scalar_math(dtype_name)
+    sigmoid, _ = gate_math(dtype_name, gate_name)  # the recurrent activation
     nb = numba_dtype(dtype_name)
 
     @cuda.jit
@@ -138,13 +139,14 @@ def reset_before_forward(dtype_name):
 
 
 @functools.lru_cache(maxsize=None)
-def reset_before_backward(dtype_name):
+def reset_before_backward(dtype_name, gate_name):
     """Persistent backward of the reset_before GRU; arguments as :func:`rnnlab.backends.cuda.schedules.persistent_backward`.
 
     Writes dAX (T, B, 3U) = [dz', dr', dph] (dK, the bias and dx follow from it;
     dR_zr = h^T dAX[:, :2U] and dR_h = (r h)^T dAX[:, 2U:]).  dAH is unused.
     """
     _sigmoid, _tanh, one, zero = scalar_math(dtype_name)
+    _, gate_grad = gate_math(dtype_name, gate_name)
     nb = numba_dtype(dtype_name)
 
     @cuda.jit
@@ -192,7 +194,7 @@ def reset_before_backward(dtype_name):
                     zg = gates[t, b, u]
                     hh = gates[t, b, 2 * U + u]
                     dph = gh * (one - zg) * (one - hh * hh)
-                    dpz = gh * (h_prev - hh) * zg * (one - zg)
+                    dpz = gh * (h_prev - hh) * gate_grad(zg)
                     store(dAX, (t, b, u), dpz, mode)
                     store(dAX, (t, b, 2 * U + u), dph, mode)
                     sh_da[r * GU + u] = dpz
@@ -215,7 +217,7 @@ def reset_before_backward(dtype_name):
                     h_prev = seq[0, t - 1, b, u] if t > 0 else s0[0, b, u]
                     rg = gates[t, b, U + u]
                     drh = sh_drh[idx]
-                    dpr = drh * h_prev * rg * (one - rg)
+                    dpr = drh * h_prev * gate_grad(rg)
                     store(dAX, (t, b, U + u), dpr, mode)
                     sh_da[r * GU + U + u] = dpr
                     sh_direct[idx] += drh * rg
@@ -249,7 +251,7 @@ class GRUAdapter(CellAdapter):
     G = 3  # gate blocks z, r, h
     L = 1  # state leaves: [h]
     gate_names = ("z", "r", "hh")
-    required_activations = {"activation": "tanh", "recurrent_activation": "sigmoid"}
+    required_activations = {"activation": "tanh", "recurrent_activation": GATE_ACTIVATIONS}
 
 
 class ResetAfterGRUAdapter(GRUAdapter):
@@ -259,11 +261,11 @@ class ResetAfterGRUAdapter(GRUAdapter):
     separate_dah = True  # dah_h = dph * r, while dax_h = dph
 
     @staticmethod
-    def unit_functions(sigmoid, tanh, one, zero):
+    def unit_functions(gate, gate_grad, tanh, one, zero):
         @cuda.jit(device=True)
         def forward_unit(ax, ah, h_prev, c_prev, gv):
-            z = sigmoid(ax[0] + ah[0])
-            r = sigmoid(ax[1] + ah[1])
+            z = gate(ax[0] + ah[0])
+            r = gate(ax[1] + ah[1])
             hh = tanh(ax[2] + r * ah[2])
             gv[0] = z
             gv[1] = r
@@ -278,8 +280,8 @@ class ResetAfterGRUAdapter(GRUAdapter):
             dz = gh * (h_prev - hh)
             dph = gh * (one - z) * (one - hh * hh)
             dr = dph * extra
-            dpz = dz * z * (one - z)
-            dpr = dr * r * (one - r)
+            dpz = dz * gate_grad(z)
+            dpr = dr * gate_grad(r)
             dax[0] = dpz
             dax[1] = dpr
             dax[2] = dph
@@ -335,7 +337,7 @@ class ResetBeforeGRUAdapter(GRUAdapter):
         return None
 
     def kernels(self, dtype_name, geometry):
-        return reset_before_forward(dtype_name), reset_before_backward(dtype_name)
+        return reset_before_forward(dtype_name, self.gate), reset_before_backward(dtype_name, self.gate)
 
     def persistent_shared(self, rows, units, itemsize, r_in_shared):
         return reset_before_forward_shared(rows, units, itemsize), reset_before_backward_shared(rows, units, itemsize)
@@ -371,10 +373,10 @@ class ResetBeforeGRUAdapter(GRUAdapter):
         return per
 
 
-_RESET_AFTER = ResetAfterGRUAdapter()
-_RESET_BEFORE = ResetBeforeGRUAdapter()
+_RESET_AFTER = per_gate(ResetAfterGRUAdapter)
+_RESET_BEFORE = per_gate(ResetBeforeGRUAdapter)
 
 
 def adapter_for(cell):
-    """The CUDA adapter of a GRUCell: reset_after and reset_before run different kernels."""
-    return _RESET_AFTER if cell.reset_after else _RESET_BEFORE
+    """The CUDA adapter of a GRUCell: reset_after and reset_before run different kernels (one per recurrent activation)."""
+    return _RESET_AFTER(cell) if cell.reset_after else _RESET_BEFORE(cell)

@@ -31,7 +31,7 @@ class SimpleRNNAdapter(CellAdapter):
     required_activations = {"activation": "tanh"}
 
     @staticmethod
-    def unit_functions(_sigmoid, tanh, one, zero):
+    def unit_functions(_gate, _gate_grad, tanh, one, zero):
         @cuda.jit(device=True)
         def forward_unit(ax, ah, h_prev, c_prev, gv):
             h_new = tanh(ax[0] + ah[0])
