@@ -15,7 +15,10 @@ A cell takes part in BPTT by implementing two methods beside ``call``::
 ``d_output`` is dL/d(output) (B, O); ``d_new_states`` mirrors ``new_states``;
 ``d_states`` mirrors ``states``; ``d_weights`` is aligned with
 ``get_weights()``.  Each step's gradient is *local*: the loop adds them up.
-See ``docs/custom_cells.md`` for a worked example.
+A cell whose ``call`` takes ``constants`` (tf.keras 2's attention-style cells)
+gets them in ``forward(inputs, states, constants=...)`` and returns a fourth
+result from ``backward``: ``d_constants``, aligned with the constants.
+See ``docs/custom_cells.md`` for worked examples.
 
 What the layer adds on top of the cell
 --------------------------------------
@@ -44,33 +47,34 @@ from .types import BidirectionalTape, Gradients, Tape
 # -- forward ---------------------------------------------------------------------
 
 
-def forward(layer, x, initial_state=None, mask=None):
+def forward(layer, x, initial_state=None, mask=None, constants=None):
     """Run ``layer`` like ``layer(x, ...)`` and return ``(y, tape)``.
 
     ``y`` is exactly what the call returns (a list with ``return_state``).  A
     stateful layer advances its states as a normal call would.
     """
     if isinstance(layer, Bidirectional):
-        return _forward_bidirectional(layer, x, initial_state, mask)
+        return _forward_bidirectional(layer, x, initial_state, mask, constants)
     if not isinstance(layer, RNN):
         raise TypeError(f"bptt.forward takes an RNN or Bidirectional layer, got {type(layer).__name__}")
     _require_backward(layer.cell)
-    run = layer.prepare(x, initial_state, mask)
-    backend = backends.resolve(layer.backend, layer.cell)
+    run = layer.prepare(x, initial_state, mask, constants)
+    backend = backends.resolve(layer.backend, layer.cell, run.constants is not None)
     outputs, final_states, record = backends.run(layer, run, record=True)
     y = layer.finish(run, outputs, final_states)
     return y, Tape(layer, run, outputs, final_states, record, backend)
 
 
-def _forward_bidirectional(layer, x, initial_state, mask):
+def _forward_bidirectional(layer, x, initial_state, mask, constants):
     for inner in layer.layers:
         _require_backward(inner.cell)
-    runs = layer.prepare(x, initial_state, mask)
+    runs = layer.prepare(x, initial_state, mask, constants)
     scans = [backends.run(inner, run, record=True) for inner, run in zip(layer.layers, runs)]
     # Only now that both directions have run may a stateful layer advance its states.
     results = [inner.finish(run, outputs, final_states)
                for inner, run, (outputs, final_states, _) in zip(layer.layers, runs, scans)]
-    tapes = [Tape(inner, run, outputs, final_states, record, backends.resolve(inner.backend, inner.cell))
+    tapes = [Tape(inner, run, outputs, final_states, record,
+                  backends.resolve(inner.backend, inner.cell, run.constants is not None))
              for inner, run, (outputs, final_states, record) in zip(layer.layers, runs, scans)]
     return layer.merge(*results), BidirectionalTape(layer, *tapes, *results)
 
@@ -89,7 +93,8 @@ def backward(tape, dy, truncate=None, per_step=False):
     dy has the structure of y: one array, or a list ``[dy, *d_states]`` with
     ``return_state`` (entries may be None for zero).  ``truncate=k`` limits how
     far back each output's gradient flows; ``per_step=True`` also returns each
-    step's contribution to each weight gradient.
+    step's contribution to each weight gradient.  A forward with ``constants``
+    also gives ``grads.constants``, dL/dc summed over the steps.
     """
     if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, int) or truncate < 1):
         raise ValueError(f"truncate must be a positive int (steps) or None, got {truncate!r}")
@@ -142,9 +147,10 @@ def _backward_bidirectional(tape, dy, truncate, per_step):
     forward = backward(tape.forward, dy_forward, truncate, per_step)
     backward_ = backward(tape.backward, dy_backward, truncate, per_step)
     per = None if not per_step else forward.weights_per_step + backward_.weights_per_step
+    constants = None if forward.constants is None else [a + b for a, b in zip(forward.constants, backward_.constants)]
     return Gradients(forward.weights + backward_.weights, forward.inputs + backward_.inputs,
                      forward.initial_state + backward_.initial_state,
-                     [forward.state_grads, backward_.state_grads], per)
+                     [forward.state_grads, backward_.state_grads], per, constants)
 
 
 # -- truncated streaming: Williams & Peng BPTT(k1, k2) ------------------------------
@@ -243,7 +249,7 @@ class GradientReport:
 
 
 def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=None, initial_state="random",
-                    seed=0, eps=1e-6):
+                    seed=0, eps=1e-6, constants=None):
     """Compare :func:`backward` with central finite differences, in float64.
 
     cell_or_layer: a cell (run in ``RNN(cell, return_sequences=True,
@@ -251,6 +257,7 @@ def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=Non
     object is copied to float64; the original is never changed.  The loss is a
     fixed random linear function of every output, so every gradient path is used.
     ``initial_state="random"`` draws random initial states (``None`` for zeros).
+    ``constants``: for a cell that takes constants, the list of (B, ...) arrays to check dL/dc at.
     """
     from .contract import AbstractRNNCell
 
@@ -278,7 +285,10 @@ def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=Non
     if isinstance(initial_state, str) and initial_state == "random":
         initial_state = [rng.normal(size=(batch, size)) * 0.5 for size in _state_sizes(layer)]
 
-    y, tape = forward(layer, x, initial_state, mask)
+    if constants is not None:
+        constants = [validation.float_array(c, f"constants[{i}]", "float64").copy() for i, c in enumerate(
+            constants if isinstance(constants, (list, tuple)) else [constants])]
+    y, tape = forward(layer, x, initial_state, mask, constants)
     weights_probe = [rng.normal(size=np.shape(part)) for part in _leaves(y)]
     loss = lambda result: sum(float(np.sum(p * r)) for p, r in zip(weights_probe, _leaves(result)))
     dy = _repack(y, weights_probe)
@@ -296,7 +306,7 @@ def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=Non
             result[index] = (plus - minus) / (2 * eps)
         return result
 
-    run = lambda: layer(x, initial_state=initial_state, mask=mask)
+    run = lambda: layer(x, initial_state=initial_state, mask=mask, constants=constants)
     errors = {}
     for name, w, g in zip(_weight_names(layer), layer.weights, grads.weights):
         errors[name] = _relative_error(g, numeric(w, run))
@@ -304,6 +314,8 @@ def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=Non
     if initial_state is not None:
         for i, state in enumerate(initial_state):
             errors[f"initial_state[{i}]"] = _relative_error(grads.initial_state[i], numeric(state, run))
+    for i, constant in enumerate(constants or []):
+        errors[f"constants[{i}]"] = _relative_error(grads.constants[i], numeric(constant, run))
     return GradientReport(errors, eps)
 
 

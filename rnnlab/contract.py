@@ -22,6 +22,7 @@ returns ``(d_inputs, d_states, d_weights)``.
 
 import copy
 import functools
+import inspect
 import re
 
 import numpy as np
@@ -261,9 +262,12 @@ class AbstractRNNCell(Weighted):
     def call(self, inputs, states):
         raise NotImplementedError(f"{type(self).__name__} must define call(inputs, states)")
 
-    def forward(self, inputs, states):
-        """``call`` plus a cache for :meth:`backward`.  Cells with a backward override this."""
-        output, new_states = self.checked_call(inputs, states)
+    def forward(self, inputs, states, **constants):
+        """``call`` plus a cache for :meth:`backward`.  Cells with a backward override this.
+
+        ``constants=[...]`` is passed on for a cell that :attr:`takes_constants`.
+        """
+        output, new_states = self.checked_call(inputs, states, **constants)
         return output, new_states, None
 
     def backward(self, cache, d_output, d_new_states):
@@ -274,6 +278,16 @@ class AbstractRNNCell(Weighted):
     @property
     def has_backward(self):
         return type(self).backward is not AbstractRNNCell.backward
+
+    @property
+    def takes_constants(self):
+        """Whether ``call`` has a ``constants`` argument, as in tf.keras 2 (attention-style cells).
+
+        Such a cell gets ``call(inputs, states, constants=[c, ...])`` at every
+        step, with the layer call's ``constants``; its ``forward`` takes them too,
+        and its ``backward`` returns a fourth result, ``d_constants``.
+        """
+        return "constants" in inspect.signature(type(self).call).parameters
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         """Zero states in the structure of ``state_size``, as a list.
@@ -317,12 +331,13 @@ class AbstractRNNCell(Weighted):
         """Turn a flat list of state arrays into the nested list ``call`` expects."""
         return nest.state_list(nest.pack_sequence_as(self.state_size, flat_states))
 
-    def checked_call(self, inputs, states):
+    def checked_call(self, inputs, states, **constants):
         """``call`` with its result normalised: new states always come back as a list.
 
         Keras allows ``return output, output`` for a single-state cell; we accept it too.
+        ``constants=[...]`` is passed on, for a cell that :attr:`takes_constants`.
         """
-        output, new_states = self.call(inputs, states)
+        output, new_states = self.call(inputs, states, **constants)
         if not nest.is_nested(new_states):
             new_states = [new_states]
         return output, list(new_states)

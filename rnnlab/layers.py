@@ -97,34 +97,38 @@ class RNN:
 
     # -- running ---------------------------------------------------------------
 
-    def __call__(self, inputs, initial_state=None, mask=None):
+    def __call__(self, inputs, initial_state=None, mask=None, constants=None):
         """Run the layer.  Returns y, or ``[y, *final_states]`` with ``return_state``
         (the states nested per cell for stacked cells, see :meth:`nested_states`).
 
         y is (B, T, O) with ``return_sequences`` ((T, B, O) if ``time_major``), else (B, O).
+        constants: a list of (B, ...) arrays passed to the cell at every step, for a
+        cell whose ``call`` takes ``constants`` (as in tf.keras 2; the python loop runs it).
         """
-        run = self.prepare(inputs, initial_state, mask)
+        run = self.prepare(inputs, initial_state, mask, constants)
         outputs, final_states = backends.run(self, run)
         return self.finish(run, outputs, final_states)
 
-    def prepare(self, inputs, initial_state=None, mask=None):
+    def prepare(self, inputs, initial_state=None, mask=None, constants=None):
         """:meth:`check_call`, then build the cell for the inputs' features.
 
         Returns a :class:`SequenceRun` with the inputs in processing order.
         """
-        run = self.check_call(inputs, initial_state, mask)
+        run = self.check_call(inputs, initial_state, mask, constants)
         self.cell.ensure_built((None, run.inputs.shape[-1]))
         return run
 
-    def check_call(self, inputs, initial_state=None, mask=None):
+    def check_call(self, inputs, initial_state=None, mask=None, constants=None):
         """Check every argument of a call, and that the backend can run the cell; change nothing.
 
         Returns a :class:`SequenceRun` with the inputs in processing order.
         """
-        backends.resolve(self.backend, self.cell)  # refuse an impossible backend before building anything
         x = validation.sequence(inputs, self.dtype, self.cell.input_size if self.built else None,
                                 self.time_major)  # (B, T, F)
         batch, time, features = x.shape
+        constants = validation.constants(constants, self.cell, batch, self.dtype)
+        # refuse an impossible backend before building anything
+        backends.resolve(self.backend, self.cell, constants is not None)
         mask = validation.mask(mask, batch, time, self.time_major)  # (B, T)
         if initial_state is not None:
             states = validation.flat_states(initial_state, self.cell.state_size, batch, self.dtype,
@@ -143,7 +147,7 @@ class RNN:
         if self.go_backwards:
             x_steps = x_steps[::-1]
             mask_steps = None if mask_steps is None else mask_steps[::-1]
-        return SequenceRun(x_steps, [s.copy() for s in states], mask_steps)
+        return SequenceRun(x_steps, [s.copy() for s in states], mask_steps, constants)
 
     def finish(self, run, outputs, final_states):
         """Shape the outputs (T, B, O) as the options ask and update stateful states."""
@@ -321,20 +325,21 @@ class Bidirectional:
         """``(forward_layer, backward_layer)``."""
         return self.forward_layer, self.backward_layer
 
-    def prepare(self, inputs, initial_state=None, mask=None):
+    def prepare(self, inputs, initial_state=None, mask=None, constants=None):
         """Check both directions' arguments, then build both: ``(forward run, backward run)``.
 
         Nothing is built unless both halves pass, so a failed call changes nothing.
+        Both directions get the same ``constants``, as in tf.keras 2.
         """
         forward_state, backward_state = self.split_initial_state(initial_state)
-        runs = (self.forward_layer.check_call(inputs, forward_state, mask),
-                self.backward_layer.check_call(inputs, backward_state, mask))
+        runs = (self.forward_layer.check_call(inputs, forward_state, mask, constants),
+                self.backward_layer.check_call(inputs, backward_state, mask, constants))
         for inner, run in zip(self.layers, runs):
             inner.cell.ensure_built((None, run.inputs.shape[-1]))
         return runs
 
-    def __call__(self, inputs, initial_state=None, mask=None):
-        runs = self.prepare(inputs, initial_state, mask)
+    def __call__(self, inputs, initial_state=None, mask=None, constants=None):
+        runs = self.prepare(inputs, initial_state, mask, constants)
         scans = [backends.run(inner, run) for inner, run in zip(self.layers, runs)]
         # Only now that both directions have run may a stateful layer advance its states.
         results = [inner.finish(run, *scan) for inner, run, scan in zip(self.layers, runs, scans)]

@@ -28,12 +28,14 @@ class SequenceRun:
         inputs: (T, B, F) in processing order (already reversed for ``go_backwards``).
         initial_states: flat list of (B, size) arrays.
         mask: (T, B) bool in processing order, or None.
+        constants: list of (B, ...) arrays the cell sees at every step, or None.
     """
 
-    def __init__(self, inputs, initial_states, mask):
+    def __init__(self, inputs, initial_states, mask, constants=None):
         self.inputs = inputs
         self.initial_states = initial_states
         self.mask = mask
+        self.constants = constants
 
 
 class Record(Protocol):
@@ -70,6 +72,7 @@ class Tape:
         self.inputs = sequence_run.inputs
         self.mask = sequence_run.mask
         self.initial_states = sequence_run.initial_states
+        self.constants = sequence_run.constants
         self.outputs = outputs
         self.final_states = final_states
         self.record = record
@@ -129,14 +132,17 @@ class Gradients:
             their own next step only, not the path up through the cell above.
         weights_per_step: with ``per_step=True``, a list aligned with ``weights`` of
             (T, *shape) arrays: each step's contribution.  They sum to ``weights``.
+        constants: dL/dc for each of the call's ``constants`` (summed over every
+            step that saw them), or None for a call without constants.
     """
 
-    def __init__(self, weights, inputs, initial_state, state_grads=None, weights_per_step=None):
+    def __init__(self, weights, inputs, initial_state, state_grads=None, weights_per_step=None, constants=None):
         self.weights = weights
         self.inputs = inputs
         self.initial_state = initial_state
         self.state_grads = state_grads
         self.weights_per_step = weights_per_step
+        self.constants = constants
 
     def global_norm(self):
         """sqrt of the sum of squares of every weight gradient."""

@@ -185,6 +185,22 @@ def shaped(value, name, *layouts, dtype="float64"):
     raise ValueError(f"expected {name} of shape {expected}, got an array of shape {array.shape}")
 
 
+def constants(values, cell, batch, dtype):
+    """The ``constants`` of a layer call: a list of (batch, ...) float arrays, for a cell that takes them."""
+    if values is None:
+        return None
+    if not cell.takes_constants:
+        raise TypeError(f"{type(cell).__name__} takes no constants (its call has no 'constants' argument, as "
+                        "in tf.keras 2); define call(self, inputs, states, constants) to use them")
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    checked = [float_array(value, f"constants[{i}]", dtype) for i, value in enumerate(values)]
+    for i, array in enumerate(checked):
+        if array.ndim < 1 or array.shape[0] != batch:
+            raise ValueError(f"expected constants[{i}] of shape (batch, ...) with batch = {batch}, "
+                             f"got an array of shape {array.shape}")
+    return checked
+
+
 def gradient(value, name, shape, dtype):
     """A gradient ``dL/d(result)``: a float array of exactly the result's ``shape`` (no broadcasting)."""
     array = float_array(value, name, dtype)

@@ -49,8 +49,16 @@ def why_unavailable(backend, cell):
     return module_for(backend, cell).unsupported(cell)
 
 
-def resolve(backend, cell):
-    """The concrete backend for ``cell``: ``"auto"`` prefers numba, then python."""
+def resolve(backend, cell, constants=False):
+    """The concrete backend for ``cell``: ``"auto"`` prefers numba, then python.
+
+    ``constants``: the call passes constants to the cell, which only the python loop does.
+    """
+    if constants:
+        if backend not in ("auto", "python"):
+            raise ValueError(f"backend {backend!r} runs no cell with constants; use backend='python' "
+                             "(or 'auto', which picks it)")
+        return "python"
     if backend == "auto":
         return "numba" if why_unavailable("numba", cell) is None else "python"
     reason = why_unavailable(backend, cell)
@@ -68,7 +76,7 @@ def run(layer, sequence_run, record=False):
     third item is returned: the backend's :class:`~rnnlab.types.Record`, which
     its ``backward`` needs.
     """
-    backend = resolve(layer.backend, layer.cell)
+    backend = resolve(layer.backend, layer.cell, sequence_run.constants is not None)
     return module_for(backend, layer.cell).scan(layer, sequence_run, record)
 
 

@@ -7,7 +7,7 @@ cache per step) and ``cell.backward`` (see :mod:`rnnlab.bptt` for the protocol).
 
 import numpy as np
 
-from .. import nest
+from .. import nest, validation
 from ..types import Gradients, truncated_sweeps
 
 
@@ -28,13 +28,14 @@ def scan(layer, sequence_run, record=False):
     outputs = np.zeros((x.shape[0], x.shape[1], cell.output_size), dtype=x.dtype)  # (T, B, O)
     record = PythonRecord() if record else None
     previous_output = outputs[0]
+    constants = {} if sequence_run.constants is None else {"constants": sequence_run.constants}
     for t in range(x.shape[0]):
         packed = cell.pack_states(states)
         if record:
-            output, new_states, cache = cell.forward(x[t], packed)
+            output, new_states, cache = cell.forward(x[t], packed, **constants)
             record.caches.append(cache)
         else:
-            output, new_states = cell.checked_call(x[t], packed)
+            output, new_states = cell.checked_call(x[t], packed, **constants)
         new_states = nest.flatten(new_states)
         if mask is not None:
             keep = mask[t][:, None]  # (B, 1): True where the step is real
@@ -102,6 +103,8 @@ def _sweep(tape, d_outputs, d_final, last, first, per_step):
     d_inputs = np.zeros(tape.inputs.shape, d_outputs.dtype)
     state_grads = [np.zeros((T,) + s.shape, d_outputs.dtype) for s in tape.initial_states]
     weight_grads = [np.zeros_like(w) for w in cell.weights]
+    # A cell that takes constants returns d_constants too: the constants reach every step.
+    d_constants = None if tape.constants is None else [np.zeros(c.shape, d_outputs.dtype) for c in tape.constants]
     steps = [None] * T if per_step else None
     for t in range(last, first - 1, -1):
         d_out = d_outputs[t] + d_carry
@@ -113,7 +116,11 @@ def _sweep(tape, d_outputs, d_final, last, first, per_step):
             d_carry = np.where(keep, 0, d_out) if carries_output else np.zeros_like(d_out)
             d_new = [np.where(keep, d, 0) for d in d_states]
         _record_state_grads(state_grads, t, d_states, d_cell_out, cell.output_state_index)
-        d_inputs[t], d_prev, d_weights = cell.backward(caches[t], d_cell_out, cell.pack_states(d_new))
+        d_inputs[t], d_prev, d_weights, *d_step_constants = cell.backward(caches[t], d_cell_out,
+                                                                          cell.pack_states(d_new))
+        if d_constants is not None:
+            for total, part in zip(d_constants, _constant_gradients(cell, d_step_constants, tape.constants)):
+                total += part
         d_prev = nest.flatten(d_prev)
         if mask is not None:  # masked samples pass their state gradient straight through
             d_prev = [p + np.where(keep, 0, d) for p, d in zip(d_prev, d_states)]
@@ -126,7 +133,17 @@ def _sweep(tape, d_outputs, d_final, last, first, per_step):
     if per_step:
         zeros = [np.zeros_like(w) for w in cell.weights]
         weights_per_step = [np.stack([(steps[t] or zeros)[k] for t in range(T)]) for k in range(len(zeros))]
-    return Gradients(weight_grads, d_inputs, d_states, state_grads, weights_per_step)
+    return Gradients(weight_grads, d_inputs, d_states, state_grads, weights_per_step, d_constants)
+
+
+def _constant_gradients(cell, extra, constants):
+    """The ``d_constants`` of one backward step, checked: one array per constant, of its shape."""
+    if len(extra) != 1 or len(extra[0]) != len(constants):
+        raise ValueError(f"{type(cell).__name__}.backward gets constants, so it must return "
+                         f"(d_inputs, d_states, d_weights, d_constants) with d_constants a list of "
+                         f"{len(constants)} arrays; see docs/custom_cells.md")
+    return [validation.gradient(d, f"d_constants[{i}]", c.shape, c.dtype) for i, (d, c) in
+            enumerate(zip(extra[0], constants))]
 
 
 def _record_state_grads(state_grads, t, d_states, d_cell_out, output_index):
@@ -140,5 +157,6 @@ def _record_state_grads(state_grads, t, d_states, d_cell_out, output_index):
 def _add_gradients(a, b):
     add = lambda xs, ys: [x + y for x, y in zip(xs, ys)]
     per_step = None if a.weights_per_step is None else add(a.weights_per_step, b.weights_per_step)
+    constants = None if a.constants is None else add(a.constants, b.constants)
     return Gradients(add(a.weights, b.weights), a.inputs + b.inputs, add(a.initial_state, b.initial_state),
-                     add(a.state_grads, b.state_grads), per_step)
+                     add(a.state_grads, b.state_grads), per_step, constants)
