@@ -37,3 +37,27 @@ docs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Golden fixtures from tf.keras 2 itself (tests/golden/make_golden.py): TensorFlow
+# lives in a venv of its own, tests/golden/.venv, never in .venv.
+# GOLDEN_PY=/path/to/python uses an interpreter that already has tensorflow-cpu
+# and tf-keras; GOLDEN_ARGS=--fd adds the finite-difference check.
+GOLDEN_VENV := tests/golden/.venv
+GOLDEN_STAMP := $(GOLDEN_VENV)/.installed-golden
+GOLDEN_ARGS ?=
+
+.PHONY: golden
+
+$(GOLDEN_STAMP):
+	$(PYTHON) -m venv $(GOLDEN_VENV)
+	$(GOLDEN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		tensorflow-cpu==2.21.0 tf-keras==2.21.0
+	touch $(GOLDEN_STAMP)
+
+ifdef GOLDEN_PY
+golden:
+	TF_CPP_MIN_LOG_LEVEL=2 $(GOLDEN_PY) tests/golden/make_golden.py $(GOLDEN_ARGS)
+else
+golden: $(GOLDEN_STAMP)
+	TF_CPP_MIN_LOG_LEVEL=2 $(GOLDEN_VENV)/bin/python tests/golden/make_golden.py $(GOLDEN_ARGS)
+endif
