@@ -181,7 +181,8 @@ def truncated_stream(layer, x, k1, k2, loss_grad, initial_state=None, mask=None)
     ``zero_output_for_mask=True``.
     Yields :class:`Chunk` objects whose ``grads.weights`` align with ``layer.get_weights()``.
     """
-    if not (isinstance(k1, int) and isinstance(k2, int) and 1 <= k1 <= k2):
+    k1, k2 = validation.count(k1, "k1"), validation.count(k2, "k2")
+    if k1 > k2:
         raise ValueError(f"need integers 1 <= k1 <= k2, got k1={k1!r}, k2={k2!r}")
     if not isinstance(layer, RNN):
         raise TypeError(f"truncated_stream takes an RNN layer, got {type(layer).__name__}")

@@ -413,7 +413,7 @@ class Bidirectional:
         n_parts = len(output_shapes) + len(states)
         if n_parts == 1:  # the result is one array, so dy is one array
             if isinstance(dy, (list, tuple)):
-                raise TypeError(f"this Bidirectional layer returns one array of shape {shapes[0]}, "
+                raise TypeError(f"this Bidirectional layer returns one array of shape {output_shapes[0]}, "
                                 f"so dy must be one array of that shape, got a {type(dy).__name__}")
             parts = [dy]
         elif not isinstance(dy, (list, tuple)) or len(dy) != n_parts:

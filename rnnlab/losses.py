@@ -19,6 +19,8 @@ padding, so their targets are never checked.
 
 import numpy as np
 
+from .validation import rectangular
+
 _POSITIONS = {2: "(batch,)", 3: "(batch, time)"}
 _FEATURE_LAYOUT = {2: "(batch, features)", 3: "(batch, time, features)"}
 
@@ -47,7 +49,7 @@ def mse(predictions, targets, mask=None):
         ``(loss, d_predictions)``: a float and an array shaped like ``predictions``.
     """
     p = _predictions(predictions, "predictions", "features")
-    y = np.asarray(targets)
+    y = rectangular(targets, "targets", "an array of targets")
     if y.dtype.kind not in "biuf":
         raise TypeError(f"targets must be a real-valued array, got dtype {y.dtype}")
     if y.shape != p.shape:
@@ -73,7 +75,7 @@ def softmax(logits):
     The row maximum is subtracted first; that does not change the result but
     keeps ``exp`` from overflowing.  Works for any number of leading axes.
     """
-    z = np.asarray(logits)
+    z = rectangular(logits, "logits", "a float array")
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
@@ -152,7 +154,7 @@ def get(identifier):
 
 def _predictions(value, name, last_axis):
     """Check a finite float array of shape ``(batch, last_axis)`` or ``(batch, time, last_axis)``."""
-    array = np.asarray(value)
+    array = rectangular(value, name, "a float array")
     if array.dtype.kind != "f":
         raise TypeError(f"{name} must be a floating-point array, got dtype {array.dtype}")
     if array.ndim not in (2, 3):
@@ -173,7 +175,7 @@ def _class_ids(targets, logits, weights):
     Only unmasked ids (``weights > 0``) must lie in ``[0, classes)``.  Masked ones
     become 0 so they can still index an array; their weight keeps them out of the result.
     """
-    ids = np.asarray(targets)
+    ids = rectangular(targets, "targets", "an array of class ids")
     if ids.dtype.kind not in "iu":
         raise TypeError(
             f"targets must be integer class ids, got dtype {ids.dtype}; "
@@ -198,7 +200,7 @@ def _position_weights(mask, predictions):
     if mask is None:
         weights = np.ones(positions, dtype=predictions.dtype)
     else:
-        array = np.asarray(mask)
+        array = rectangular(mask, "mask", "an array of booleans")
         if array.shape != positions:
             raise ValueError(
                 f"expected a mask of shape {_POSITIONS[predictions.ndim]} = {positions}, got {array.shape}"

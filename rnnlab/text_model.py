@@ -46,10 +46,15 @@ class CharModel(Sequential):
 
     def __init__(self, vocab, units=32, cell="LSTM", depth=1, seed=None, dtype="float32", backend="auto",
                  optimizer=None, name=None):
+        if not isinstance(vocab, dict):
+            raise TypeError(f"vocab must be a dict of single characters to ids 0..len(vocab)-1, "
+                            f"got {type(vocab).__name__}")
         vocab = dict(vocab)
         if sorted(vocab.values()) != list(range(len(vocab))) or not all(len(c) == 1 for c in vocab):
             raise ValueError("vocab must map single characters to the ids 0..len(vocab)-1, each used once")
         depth = validation.count(depth, "depth")
+        if seed is not None:
+            seed = validation.count(seed, "seed", minimum=0)  # each layer gets seed + its index
         self.vocab, self.units, self.cell, self.depth, self.seed, self.backend = vocab, units, cell, depth, seed, backend
         self.characters = sorted(vocab, key=vocab.get)  # id -> character
         seeds = [None if seed is None else seed + k for k in range(depth + 1)]
@@ -61,6 +66,8 @@ class CharModel(Sequential):
 
     def encode(self, text):
         """One-hot (1, len(text), V) inputs for ``text``."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
         unknown = sorted(set(text) - set(self.vocab))
         if unknown:
             raise ValueError(f"characters {unknown!r} are not in this model's vocabulary {self.characters!r}")
@@ -96,7 +103,8 @@ def temperature_softmax(logits, temperature):
 
     Computed in float64 so that small temperatures (large ``z / tau``) stay exact.
     """
-    z = np.asarray(logits, dtype=np.float64)
+    z = validation.float_array(logits, "logits", "float64")
+    temperature = validation.real(temperature, "temperature")
     if temperature < 0:
         raise ValueError(f"temperature must be >= 0, got {temperature}")
     if temperature == 0:
@@ -118,6 +126,9 @@ def sample(model, prefix, length, temperature=1.0, seed=None):
         raise ValueError(f"prefix must be a non-empty string, got {prefix!r}")
     if isinstance(length, bool) or not isinstance(length, int) or length < 0:
         raise ValueError(f"length must be an int >= 0, got {length!r}")
+    temperature = validation.real(temperature, "temperature")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
     inputs = model.encode(prefix)[0]  # (T, V): checks the characters
     rng = np.random.default_rng(seed)
     states = [None] * len(model.recurrent_layers)  # None: the cell starts from zeros

@@ -97,6 +97,9 @@ class Callback:
     ``"val_accuracy"`` for a classifier) when there is validation data.
     """
 
+    #: True for a callback that reads ``val_loss``: fit refuses it without validation data, before training.
+    needs_validation = False
+
     def on_train_begin(self, model):
         pass
 
@@ -124,10 +127,15 @@ class EarlyStopping(Callback):
             raise ValueError(f"monitor must be 'loss' or 'val_loss', got {monitor!r}")
         if target is None and patience is None:
             raise ValueError("EarlyStopping needs a target, a patience or both")
-        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
-            raise ValueError(f"patience must be a positive int (epochs), got {patience!r}")
-        self.target, self.monitor, self.patience, self.min_delta = target, monitor, patience, float(min_delta)
+        patience = None if patience is None else validation.count(patience, "patience (epochs)")
+        target = None if target is None else validation.real(target, "target")
+        self.target, self.monitor, self.patience = target, monitor, patience
+        self.min_delta = validation.real(min_delta, "min_delta")
         self.best, self.wait = math.inf, 0
+
+    @property
+    def needs_validation(self):
+        return self.monitor == "val_loss"
 
     def on_train_begin(self, model):
         self.best, self.wait = math.inf, 0
@@ -232,6 +240,9 @@ def _train(model, schedule, get_batch, validation_data, callbacks, verbose):
     for callback in callbacks:
         if not isinstance(callback, Callback):
             raise TypeError(f"callbacks must be rnnlab.train.Callback objects, got {type(callback).__name__}")
+        if callback.needs_validation and validation is None:
+            raise ValueError(f"{callback!r} monitors val_loss, which needs validation_data")
+    for callback in callbacks:
         callback.on_train_begin(model)
     history = model.history = History()
     total = sum(len(keys) for keys in schedule)

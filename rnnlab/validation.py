@@ -45,6 +45,15 @@ def generator(seed):
                         f"got {seed!r}") from None
 
 
+def real(value, name):
+    """``value`` as a finite float; a TypeError unless it is a real number (not a bool or a string)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
 def check_dtype_name(dtype):
     """Normalise a dtype argument to ``"float32"`` or ``"float64"``."""
     try:

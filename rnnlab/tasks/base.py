@@ -4,7 +4,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..validation import generator
+from ..validation import generator, shaped
+from ..validation import real as check_real
 
 
 @dataclass
@@ -62,13 +63,6 @@ def make_rng(seed):
     return generator(seed)
 
 
-def check_real(value, name):
-    """``value`` as a finite float; a TypeError unless it is a real number (not a bool or a string)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
 
 
 def check_count(value, name, minimum=1):
@@ -105,11 +99,14 @@ def entropy(probs):
     It is the cross-entropy of the best constant predictor for targets drawn
     from ``probs``, hence the chance-level cross-entropy of a classification task.
     """
-    probs = np.asarray(probs, dtype=np.float64)
+    probs = shaped(probs, "probs", ("...",))
+    if (probs < 0).any():
+        raise ValueError("probs must be probabilities, >= 0")
     nonzero = probs[probs > 0]
     return float(-(nonzero * np.log(nonzero)).sum())
 
 
 def uniform_chance(n_classes):
     """(accuracy, cross-entropy) of guessing among ``n_classes`` equally likely classes."""
+    n_classes = check_count(n_classes, "n_classes")
     return 1.0 / n_classes, entropy(np.full(n_classes, 1.0 / n_classes))

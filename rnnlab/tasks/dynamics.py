@@ -8,13 +8,15 @@ point). The baseline is the MSE of the persistence predictor, which predicts
 
 import numpy as np
 
-from ..validation import check_dtype_name
+from ..validation import check_dtype_name, shaped
 from .base import TaskData, check_count, check_real, make_rng
 
 
 def persistence_mse(x, y):
     """MSE of predicting that nothing changes: mean of (y - x)^2 over every entry."""
-    return float(np.mean((np.asarray(y, np.float64) - np.asarray(x, np.float64)) ** 2))
+    x = shaped(x, "x", ("...",))
+    y = shaped(y, "y", x.shape)
+    return float(np.mean((y - x) ** 2))
 
 
 def _next_step_task(name, series, dtype, info):
@@ -90,8 +92,12 @@ def integrate_mackey_glass(x0, n_steps, dt=0.1, tau=17.0, beta=0.2, gamma=0.1, n
     ndarray, shape (batch, n_steps + 1)
         x at t = 0, dt, ..., n_steps * dt.
     """
-    x0 = np.atleast_1d(np.asarray(x0, dtype=np.float64))
+    x0 = np.atleast_1d(shaped(x0, "x0", ("batch",), ()))
     n_steps = check_count(n_steps, "n_steps", minimum=0)
+    dt, tau = check_real(dt, "dt"), check_real(tau, "tau")
+    beta, gamma, n = check_real(beta, "beta"), check_real(gamma, "gamma"), check_real(n, "n")
+    if dt <= 0:
+        raise ValueError(f"dt must be > 0, got {dt}")
     lag = int(round(tau / dt))
     if lag < 1 or not np.isclose(lag * dt, tau):
         raise ValueError(f"tau must be a positive multiple of dt, got tau={tau}, dt={dt}")
@@ -159,9 +165,9 @@ def integrate_lorenz(initial, n_steps, dt=0.01, sigma=10.0, rho=28.0, beta=8.0 /
     ndarray, shape (batch, n_steps + 1, 3)
         The states at t = 0, dt, ..., n_steps * dt.
     """
-    state = np.array(initial, dtype=np.float64, ndmin=2)
-    if state.ndim != 2 or state.shape[1] != 3:
-        raise ValueError(f"initial must have shape (batch, 3), got {np.shape(initial)}")
+    state = np.atleast_2d(shaped(initial, "initial", ("batch", 3), (3,))).copy()
+    dt, sigma, rho, beta = (check_real(v, name) for v, name in ((dt, "dt"), (sigma, "sigma"), (rho, "rho"),
+                                                                 (beta, "beta")))
     n_steps = check_count(n_steps, "n_steps", minimum=0)
 
     def velocity(s):

@@ -13,6 +13,8 @@ def odd_parity_probability(n_bits, p_one=0.5):
     the product of the s is -1, and E[product] = (1 - 2 p_one)^n_bits, so
     P(odd) = (1 - (1 - 2 p_one)^n_bits) / 2. Fair bits give exactly 1/2.
     """
+    n_bits = check_count(n_bits, "n_bits", minimum=0)
+    p_one = check_probability(p_one, "p_one")
     return (1.0 - (1.0 - 2.0 * p_one) ** n_bits) / 2.0
 
 

@@ -69,6 +69,8 @@ def copy_memory_baseline(delay, n_symbols=8, seq_len=10):
     averaged over all ``delay + 2 * seq_len`` steps. For the default sizes this is
     10 log 8 / (T + 20) (Arjovsky et al. 2016).
     """
+    delay = check_count(delay, "delay", minimum=0)
+    n_symbols, seq_len = check_count(n_symbols, "n_symbols"), check_count(seq_len, "seq_len")
     return float(seq_len * np.log(n_symbols) / (delay + 2 * seq_len))
 
 
@@ -128,6 +130,7 @@ def flip_flop_baseline_mse(time, p_flip):
     1 exactly when a pulse has arrived by then, which happens with probability
     1 - (1 - p_flip)^t. The baseline is the average of that over t = 1..time.
     """
+    time, p_flip = check_count(time, "time"), check_probability(p_flip, "p_flip")
     steps = np.arange(1, time + 1)
     return float(np.mean(1.0 - (1.0 - p_flip) ** steps))
 
