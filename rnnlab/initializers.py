@@ -17,6 +17,8 @@ normal              N(mean, stddev^2), default N(0, 0.05^2)
 
 import numpy as np
 
+from . import validation
+
 
 def _fans(shape):
     """Keras fan-in / fan-out: a (in, out) matrix has fan_in=in, fan_out=out."""
@@ -59,7 +61,7 @@ class Uniform(Initializer):
     name = "uniform"
 
     def __init__(self, minval=-0.05, maxval=0.05):
-        self.minval, self.maxval = minval, maxval
+        self.minval, self.maxval = validation.real(minval, "minval"), validation.real(maxval, "maxval")
 
     def __call__(self, shape, rng, dtype):
         return rng.uniform(self.minval, self.maxval, size=shape).astype(dtype)
@@ -72,7 +74,7 @@ class Normal(Initializer):
     name = "normal"
 
     def __init__(self, mean=0.0, stddev=0.05):
-        self.mean, self.stddev = mean, stddev
+        self.mean, self.stddev = validation.real(mean, "mean"), validation.real(stddev, "stddev")
 
     def __call__(self, shape, rng, dtype):
         return rng.normal(self.mean, self.stddev, size=shape).astype(dtype)
@@ -96,7 +98,7 @@ class Orthogonal(Initializer):
     name = "orthogonal"
 
     def __init__(self, gain=1.0):
-        self.gain = gain
+        self.gain = validation.real(gain, "gain")
 
     def __call__(self, shape, rng, dtype):
         rows, cols = int(np.prod(shape[:-1])), shape[-1]
@@ -123,7 +125,14 @@ def get(identifier):
             )
         return _BUILTINS[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _BUILTINS:
-        return _BUILTINS[identifier["class_name"]](**identifier.get("config", {}))
+        cls, config = _BUILTINS[identifier["class_name"]], identifier.get("config", {})
+        if not isinstance(config, dict):
+            raise TypeError(f"the config of initializer {identifier['class_name']!r} must be a dict, got {config!r}")
+        try:
+            return cls(**config)
+        except TypeError:  # Python's message names __init__
+            raise TypeError(f"initializer {identifier['class_name']!r} takes the settings "
+                            f"{sorted(cls().get_config())}, got {sorted(config)}") from None
     if callable(identifier):
         return identifier
     raise TypeError(

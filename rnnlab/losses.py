@@ -76,6 +76,10 @@ def softmax(logits):
     keeps ``exp`` from overflowing.  Works for any number of leading axes.
     """
     z = rectangular(logits, "logits", "a float array")
+    if z.dtype.kind not in "iuf":
+        raise TypeError(f"softmax takes real-valued logits, got dtype {z.dtype}")
+    if z.ndim == 0 or z.shape[-1] == 0:
+        raise ValueError(f"softmax takes logits of shape (..., classes) with classes >= 1, got {z.shape}")
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 

@@ -33,7 +33,18 @@ def global_norm(grads):
 
     Summed in float64 so float32 gradients with large entries do not overflow.
     """
-    return math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads))
+    return math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in _gradient_list(grads)))
+
+
+def _gradient_list(grads):
+    """``grads`` as a list of real arrays (what the clipping helpers take)."""
+    if not isinstance(grads, (list, tuple)):
+        raise TypeError(f"grads must be a list of arrays, got {type(grads).__name__}")
+    arrays = [validation.rectangular(g, f"grads[{i}]", "a float array") for i, g in enumerate(grads)]
+    for i, array in enumerate(arrays):
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"grads[{i}] must be a real-valued array, got dtype {array.dtype}")
+    return arrays
 
 
 def clip_by_global_norm(grads, max_norm):
@@ -69,7 +80,7 @@ def clip_by_value(grads, clip_value):
         any entry was outside the interval.
     """
     clip_value = _positive(clip_value, "clip_value")
-    grads = [np.asarray(g) for g in grads]
+    grads = _gradient_list(grads)
     clipped = [np.clip(g, -clip_value, clip_value) for g in grads]
     return clipped, any(bool(np.any(np.abs(g) > clip_value)) for g in grads)
 

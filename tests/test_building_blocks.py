@@ -15,14 +15,15 @@ POINTS = np.linspace(-8, 8, 161)
     ("tanh", math.tanh),
     ("sigmoid", lambda v: 1 / (1 + math.exp(-v))),
     ("relu", lambda v: max(v, 0.0)),
-    ("hard_sigmoid", lambda v: min(max((v + 3) / 6, 0.0), 1.0)),  # Keras 3: relu6(x + 3) / 6
+    ("hard_sigmoid", lambda v: min(max(0.2 * v + 0.5, 0.0), 1.0)),  # tf.keras 2
+    ("hard_sigmoid_keras3", lambda v: min(max((v + 3) / 6, 0.0), 1.0)),  # Keras 3: relu6(x + 3) / 6
     ("linear", lambda v: v),
 ])
 def test_activation_values_and_derivatives(name, scalar):
     act = activations.get(name)
     np.testing.assert_allclose(act(POINTS), [scalar(v) for v in POINTS], rtol=1e-12, atol=1e-15)
     # Derivative against central differences, away from the kinks of relu and hard_sigmoid.
-    smooth = POINTS[(np.abs(POINTS) > 0.05) & (np.abs(np.abs(POINTS) - 3) > 0.05)]
+    smooth = POINTS[(np.abs(POINTS) > 0.05) & (np.abs(np.abs(POINTS) - 3) > 0.05) & (np.abs(np.abs(POINTS) - 2.5) > 0.05)]
     eps = 1e-6
     numeric = [(scalar(v + eps) - scalar(v - eps)) / (2 * eps) for v in smooth]
     np.testing.assert_allclose(act.grad(smooth, act(smooth)), numeric, rtol=1e-6, atol=1e-9)
