@@ -312,20 +312,23 @@ class AbstractRNNCell(Weighted):
         zeros = nest.map_structure(lambda size: np.zeros((batch_size, size), dtype=dtype), sizes)
         return nest.state_list(zeros)
 
-    def __call__(self, inputs, states=None):
+    def __call__(self, inputs, states=None, constants=None):
         """Run one step: check the arguments, build on first use, then ``call``.
 
         inputs: (batch, features).  states: a list mirroring ``state_size``
-        (defaults to zeros).  Returns ``(output, new_states)`` with output
-        (batch, output_size) and new_states a list like ``states``.
+        (defaults to zeros).  constants: for a cell that :attr:`takes_constants`.
+        Returns ``(output, new_states)`` with output (batch, output_size) and
+        new_states a list like ``states``.
         """
         inputs = validation.step_inputs(inputs, self.dtype, self.input_size if self.built else None)
+        constants = validation.constants(constants, self, inputs.shape[0], self.dtype)
         if states is None:
             flat = nest.flatten(self.get_initial_state(inputs))
         else:
             flat = validation.flat_states(states, self.state_size, inputs.shape[0], self.dtype)
         self.ensure_built((None, inputs.shape[1]))
-        return self.checked_call(inputs, self.pack_states(flat))
+        return self.checked_call(inputs, self.pack_states(flat), **({} if constants is None else
+                                                                     {"constants": constants}))
 
     def pack_states(self, flat_states):
         """Turn a flat list of state arrays into the nested list ``call`` expects."""

@@ -128,11 +128,10 @@ def get(identifier):
         cls, config = _BUILTINS[identifier["class_name"]], identifier.get("config", {})
         if not isinstance(config, dict):
             raise TypeError(f"the config of initializer {identifier['class_name']!r} must be a dict, got {config!r}")
-        try:
-            return cls(**config)
-        except TypeError:  # Python's message names __init__
+        if not set(config) <= set(cls().get_config()):
             raise TypeError(f"initializer {identifier['class_name']!r} takes the settings "
-                            f"{sorted(cls().get_config())}, got {sorted(config)}") from None
+                            f"{sorted(cls().get_config())}, got {sorted(config)}")
+        return cls(**config)
     if callable(identifier):
         return identifier
     raise TypeError(

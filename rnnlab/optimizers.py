@@ -64,7 +64,7 @@ def clip_by_global_norm(grads, max_norm):
         exceeded ``max_norm``.
     """
     max_norm = _positive(max_norm, "max_norm")
-    grads = [np.asarray(g) for g in grads]
+    grads = _gradient_list(grads)
     norm = global_norm(grads)
     scale = max_norm / max(norm, max_norm)
     return [(g * scale).astype(g.dtype, copy=False) for g in grads], norm, norm > max_norm

@@ -196,12 +196,18 @@ def shaped(value, name, *layouts, dtype="float64"):
 
 def constants(values, cell, batch, dtype):
     """The ``constants`` of a layer call: a list of (batch, ...) float arrays, for a cell that takes them."""
-    if values is None:
+    if values is None and not cell.takes_constants:
         return None
+    if values is None:
+        raise ValueError(f"{type(cell).__name__} takes constants (its call has a 'constants' argument); "
+                         "pass constants=[c, ...], each of shape (batch, ...)")
     if not cell.takes_constants:
         raise TypeError(f"{type(cell).__name__} takes no constants (its call has no 'constants' argument, as "
                         "in tf.keras 2); define call(self, inputs, states, constants) to use them")
     values = list(values) if isinstance(values, (list, tuple)) else [values]
+    if not values:
+        raise ValueError(f"{type(cell).__name__} takes constants, but constants=[] holds none; "
+                         "pass constants=[c, ...], each of shape (batch, ...)")
     checked = [float_array(value, f"constants[{i}]", dtype) for i, value in enumerate(values)]
     for i, array in enumerate(checked):
         if array.ndim < 1 or array.shape[0] != batch:
