@@ -178,7 +178,7 @@ class RNN:
             return
         leaves = nest.flatten(states) if nest.is_nested(states) else [states]
         shapes = [np.shape(validation.rectangular(leaf, "states", "a list of (batch, size) arrays")) for leaf in leaves]
-        if not shapes or len(shapes[0]) != 2:  # the batch size comes from the first state
+        if not shapes or len(shapes[0]) != 2 or shapes[0][0] == 0:  # the batch size comes from the first state
             sizes = nest.flatten(self.cell.state_size)
             raise ValueError(f"reset_states expects a list of {len(sizes)} state arrays of shapes "
                              f"(batch, size) for sizes {sizes}, got {nest.describe_shapes(states)}")

@@ -98,9 +98,7 @@ class LearningRateSchedule:
     """
 
     def __call__(self, step):
-        if step < 0:
-            raise ValueError(f"step must be >= 0, got {step}")
-        return self.rate(step)
+        return self.rate(validation.count(step, "step", minimum=0))
 
     def rate(self, step):
         raise NotImplementedError

@@ -16,6 +16,7 @@ the shuffling uses its own ``numpy.random.Generator`` seeded by ``seed``, and
 nothing reads the global random state.
 """
 
+import copy
 import math
 import os
 import sys
@@ -244,31 +245,59 @@ def _train(model, schedule, get_batch, validation_data, callbacks, verbose):
             raise ValueError(f"{callback!r} monitors val_loss, which needs validation_data")
     for callback in callbacks:
         callback.on_train_begin(model)
-    history = model.history = History()
+    previous_history, history = model.history, History()
+    model.history = history
     total = sum(len(keys) for keys in schedule)
     from tqdm import tqdm  # here, not at the top: it costs import rnnlab a tenth of a second
 
-    with tqdm(total=total, unit="step", disable=not progress_enabled(verbose), file=sys.stdout) as bar:
-        for epoch, keys in enumerate(schedule):
-            first_step, reason = history.steps, None
-            for key in keys:
-                logs = model.train_step(*get_batch(key))
-                history.record_step(logs)
-                bar.update()
-                bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
-                reason = _first_reason(callback.on_step_end(history.steps - 1, logs) for callback in callbacks)
+    saved = _saved_state(model)  # a batch refused part-way (fit_generator's come one by one) changes nothing
+    try:
+        with tqdm(total=total, unit="step", disable=not progress_enabled(verbose), file=sys.stdout) as bar:
+            for epoch, keys in enumerate(schedule):
+                first_step, reason = history.steps, None
+                for key in keys:
+                    logs = model.train_step(*get_batch(key))
+                    history.record_step(logs)
+                    bar.update()
+                    bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+                    reason = _first_reason(callback.on_step_end(history.steps - 1, logs) for callback in callbacks)
+                    if reason:
+                        break
+                logs = {"loss": float(np.mean(history.loss[first_step:]))}
+                if validation is not None:
+                    logs.update({f"val_{name}": value for name, value in model.evaluate(*validation).items()})
+                history.record_epoch(logs)
+                bar.set_postfix({name: f"{value:.4g}" for name, value in logs.items()})
+                reason = reason or _first_reason(callback.on_epoch_end(epoch, logs) for callback in callbacks)
                 if reason:
+                    history.stop_reason = reason
                     break
-            logs = {"loss": float(np.mean(history.loss[first_step:]))}
-            if validation is not None:
-                logs.update({f"val_{name}": value for name, value in model.evaluate(*validation).items()})
-            history.record_epoch(logs)
-            bar.set_postfix({name: f"{value:.4g}" for name, value in logs.items()})
-            reason = reason or _first_reason(callback.on_epoch_end(epoch, logs) for callback in callbacks)
-            if reason:
-                history.stop_reason = reason
-                break
+    except (ValueError, TypeError):
+        _restore_state(saved)
+        model.history = previous_history
+        raise
     return history
+
+
+def _state_objects(model):
+    """The objects whose attributes a training run changes: the optimizer, and every cell and readout."""
+    objects = [model.optimizer]
+    for layer in model.layers:
+        for inner in getattr(layer, "layers", (layer,)):  # a Bidirectional's two directions
+            cell = getattr(inner, "cell", inner)
+            objects += [cell, *getattr(cell, "cells", ())]
+    return objects
+
+
+def _saved_state(model):
+    return [(obj, copy.deepcopy(vars(obj))) for obj in _state_objects(model)]
+
+
+def _restore_state(saved):
+    """Put every object back as it was, in place (weights, ``built``, random state, optimizer moments)."""
+    for obj, attributes in saved:
+        vars(obj).clear()
+        vars(obj).update(attributes)
 
 
 def _first_reason(reasons):

@@ -108,6 +108,8 @@ def sequence(x, dtype, features=None, time_major=False):
         raise ValueError(f"inputs have no timesteps (shape {layout} = {x.shape}); expected time >= 1")
     if batch == 0:
         raise ValueError(f"inputs have an empty batch (shape {layout} = {x.shape}); expected batch >= 1")
+    if got_features == 0:
+        raise ValueError(f"inputs have no features (shape {layout} = {x.shape}); expected features >= 1")
     if features is not None and got_features != features:
         raise ValueError(
             f"expected inputs with {features} features (the size the cell was built for), got {got_features}"
@@ -120,8 +122,9 @@ def step_inputs(x, dtype, features=None):
     x = float_array(x, "inputs", dtype)
     if x.ndim != 2:
         raise ValueError(f"expected inputs of shape (batch, features), got an array of shape {x.shape}")
-    if x.shape[0] == 0:
-        raise ValueError("inputs have an empty batch; expected batch >= 1")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"inputs of shape (batch, features) = {x.shape} are empty (an empty batch or no features); "
+                         "expected batch, features >= 1")
     if features is not None and x.shape[1] != features:
         raise ValueError(
             f"expected inputs with {features} features (the size the cell was built for), got {x.shape[1]}"
@@ -187,8 +190,8 @@ def shaped(value, name, *layouts, dtype="float64"):
         else:
             fits = array.ndim == len(fixed)
         tail = array.shape[array.ndim - len(fixed):]
-        if fits and all(not isinstance(want, int) or got == want for got, want in zip(tail, fixed)):
-            return array
+        if fits and all(got == want if isinstance(want, int) else got >= 1 for got, want in zip(tail, fixed)):
+            return array  # a named axis (any size) must not be empty
     expected = " or ".join("(" + ", ".join(str(axis) for axis in layout) + (",)" if len(layout) == 1 else ")")
                            for layout in layouts)
     raise ValueError(f"expected {name} of shape {expected}, got an array of shape {array.shape}")

@@ -165,6 +165,9 @@ def find_fixed_points(cell, states, constant_input=None, n_starts=128, noise=0.0
         unique_q.append(p_q)
         counts.append(1)
     unique = np.asarray(unique).reshape(-1, S)
-    jacobians = step_jacobians(cell, np.broadcast_to(u, (len(unique), F)), unique).state
+    if len(unique):
+        jacobians = step_jacobians(cell, np.broadcast_to(u, (len(unique), F)), unique).state
+    else:  # no start converged
+        jacobians = np.zeros((0, S, S))
     return FixedPoints(unique, np.asarray(unique_q), np.asarray(counts, dtype=int), jacobians, u, n_starts,
                        int(np.sum(~keep)))
