@@ -31,7 +31,7 @@ from numba.extending import overload
 from . import fastmath
 from .jit import SCALAR_OPTIONS
 
-__all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "GATE_ACTIVATIONS", "activate", "activation_grad", "output_grad", "REPEAT", "ZERO", "RAW",
+__all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "GATE_ACTIVATIONS", "activate", "activation_grad", "output_grad", "gate", "gate_grad", "REPEAT", "ZERO", "RAW",
            "copy_rows", "carry_masked_states", "mask_outputs", "emit_step", "backward_buffers", "output_gradient",
            "step_state_gradient"]
 
@@ -106,6 +106,30 @@ def activation_grad(code, x, y):
     if code == 2:
         return one if x > zero else zero
     return output_grad(code, y)
+
+
+@njit(inline="always")
+def gate(code, x):
+    """A gate's activation (code 1, 3 or 5 of :data:`ACTIVATION_CODES`) at x, without branches.
+
+    Every candidate is computed and one is selected, so the gate loops of the
+    LSTM and GRU kernels stay straight-line code that vectorizes (a branch on
+    ``code`` in the loop made them 30% slower).
+    """
+    zero, one, half = type(x)(0), type(x)(1), type(x)(0.5)
+    smooth = sigmoid(x)
+    linear = x * type(x)(0.2) if code == 3 else x / type(x)(6)  # tf.keras 2's slope, or Keras 3's
+    hard = min(max(linear + half, zero), one)
+    return smooth if code == 1 else hard
+
+
+@njit(inline="always")
+def gate_grad(code, s):
+    """d gate / dx written with the gate's output s, without branches (see :func:`gate`)."""
+    zero, one = type(s)(0), type(s)(1)
+    slope = type(s)(0.2) if code == 3 else type(s)(1 / 6)
+    inside = slope if zero < s < one else zero
+    return s * (one - s) if code == 1 else inside
 
 
 @njit(inline="always")

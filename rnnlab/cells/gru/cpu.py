@@ -24,21 +24,21 @@ import numpy as np
 
 from ...backends.numba import common, host
 from ...backends.numba.blas import gemm
-from ...backends.numba.common import (ACTIVATION_CODES, GATE_ACTIVATIONS, activate, backward_buffers, emit_step,
-                                      output_grad, output_gradient, step_state_gradient,
+from ...backends.numba.common import (ACTIVATION_CODES, GATE_ACTIVATIONS, gate, gate_grad, backward_buffers, emit_step,
+                                      output_gradient, step_state_gradient,
                                       tanh)
 from ...backends.numba.jit import jit
 
 
 @jit(depends=[common])
-def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode, gate, b0, b1):
+def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode, gate_code, b0, b1):
     """Run T steps of the reset-after GRU for samples b0..b1-1.
 
     A: (T, B, 3U) holds x_t K + b_in on entry and the gates z, r, hh on exit.
     R: (U, 3U); b_rec: (3U,) recurrent bias.
     H: (T+1, B, U); H[0] holds the initial state, H[t+1] receives the state after step t.
     MHh: (T, B, U) receives mh_h = (h R + b_rec)_h, which the backward needs.
-    outputs: (T, B, U); mask: (T, B) bool.  gate: the recurrent activation's code (ACTIVATION_CODES).
+    outputs: (T, B, U); mask: (T, B) bool.  gate_code: the recurrent activation's code (ACTIVATION_CODES).
     """
     T, B = A.shape[0], A.shape[1]
     U = H.shape[2]
@@ -53,8 +53,8 @@ def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode, gate, b
             mh_z, mh_r, mh_h = mh[b, :U], mh[b, U : 2 * U], mh[b, 2 * U :]
             h_prev, h_new, mhh_out = H[t, b], H[t + 1, b], MHh[t, b]
             for j in range(U):
-                z = activate(gate, a_z[j] + (mh_z[j] + b_z[j]))
-                r = activate(gate, a_r[j] + (mh_r[j] + b_r[j]))
+                z = gate(gate_code, a_z[j] + (mh_z[j] + b_z[j]))
+                r = gate(gate_code, a_r[j] + (mh_r[j] + b_r[j]))
                 mhh = mh_h[j] + b_h[j]
                 hh = tanh(a_h[j] + r * mhh)
                 a_z[j], a_r[j], a_h[j] = z, r, hh
@@ -65,7 +65,7 @@ def forward_reset_after(A, R, b_rec, H, MHh, outputs, mask, output_mode, gate, b
 
 @jit(depends=[common])
 def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, last, d_h, dMX, dMH,
-                         state_grad_h, add_output, gate, b0, b1):
+                         state_grad_h, add_output, gate_code, b0, b1):
     """Walk steps ``last`` down to ``first`` of the reset-after GRU for samples b0..b1-1 (``GRUCell.backward``).
 
     G: (T, B, 3U) gates z, r, hh.  H: (T+1, B, U).  MHh: (T, B, U).  R: (U, 3U).
@@ -94,8 +94,8 @@ def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, las
                 d_z = g * (h_prev[j] - hh)
                 d_pre_hh = g * (one - z) * (one - hh * hh)
                 d_r = d_pre_hh * mhh[j]
-                d_pre_z = d_z * output_grad(gate, z)
-                d_pre_r = d_r * output_grad(gate, r)
+                d_pre_z = d_z * gate_grad(gate_code, z)
+                d_pre_r = d_r * gate_grad(gate_code, r)
                 dmx_z[j], dmx_r[j], dmx_h[j] = d_pre_z, d_pre_r, d_pre_hh
                 dmh_z[j], dmh_r[j], dmh_h[j] = d_pre_z, d_pre_r, d_pre_hh * r
                 dh_prev[j] = g * z
@@ -104,7 +104,7 @@ def backward_reset_after(G, H, MHh, R, d_outputs, mask, carry_output, first, las
 
 
 @jit(depends=[common])
-def forward_reset_before(A, R, H, RH, outputs, mask, output_mode, gate, b0, b1):
+def forward_reset_before(A, R, H, RH, outputs, mask, output_mode, gate_code, b0, b1):
     """Run T steps of the reset-before GRU (``reset_after=False``, no recurrent bias) for samples b0..b1-1.
 
     A: (T, B, 3U) holds x_t K + b on entry and the gates z, r, hh on exit.
@@ -120,8 +120,8 @@ def forward_reset_before(A, R, H, RH, outputs, mask, output_mode, gate, b0, b1):
         for b in range(b0, b1):
             a_z, a_r, h_prev, rh = A[t, b, :U], A[t, b, U : 2 * U], H[t, b], RH[t, b]
             for j in range(U):
-                z = activate(gate, a_z[j])
-                r = activate(gate, a_r[j])
+                z = gate(gate_code, a_z[j])
+                r = gate(gate_code, a_r[j])
                 a_z[j], a_r[j] = z, r
                 rh[j] = r * h_prev[j]
         gemm(False, False, 1.0, RH[t, b0:b1], R_h, 1.0, A[t, b0:b1, 2 * U :])  # the candidate sees r * h
@@ -137,7 +137,7 @@ def forward_reset_before(A, R, H, RH, outputs, mask, output_mode, gate, b0, b1):
 
 @jit(depends=[common])
 def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d_h, dMX,
-                          state_grad_h, add_output, gate, b0, b1):
+                          state_grad_h, add_output, gate_code, b0, b1):
     """Walk steps ``last`` down to ``first`` of the reset-before GRU for samples b0..b1-1.
 
     As :func:`backward_reset_after`, with one pre-activation gradient dMX
@@ -172,8 +172,8 @@ def backward_reset_before(G, H, R, d_outputs, mask, carry_output, first, last, d
             for j in range(U):
                 z, r = z_[j], r_[j]
                 dh_prev[j] += drh[j] * r
-                dmx_z[j] = dmx_z[j] * output_grad(gate, z)
-                dmx_r[j] = drh[j] * h_prev[j] * output_grad(gate, r)
+                dmx_z[j] = dmx_z[j] * gate_grad(gate_code, z)
+                dmx_r[j] = drh[j] * h_prev[j] * gate_grad(gate_code, r)
         gemm(False, True, 1.0, dMX[t, b0:b1, : 2 * U], R_zr, 1.0, d_h_prev[b0:b1])  # dh += d_zr R_zr^T
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
 
@@ -191,11 +191,11 @@ class GRUAdapter(host.ProductCellAdapter):
         outputs = host.MEMORY.empty(H[1:].shape, H.dtype)
         extra = host.MEMORY.empty(H[1:].shape, H.dtype)  # mh_h (reset after) or r * h (reset before)
         R, b_rec = host.writable(cell.recurrent_kernel), host.writable(b_rec)
-        gate = ACTIVATION_CODES[cell.recurrent_activation.name]
+        gate_code = ACTIVATION_CODES[cell.recurrent_activation.name]
         if cell.reset_after:
-            block = lambda b0, b1: forward_reset_after(A, R, b_rec, H, extra, outputs, mask, mode, gate, b0, b1)
+            block = lambda b0, b1: forward_reset_after(A, R, b_rec, H, extra, outputs, mask, mode, gate_code, b0, b1)
         else:
-            block = lambda b0, b1: forward_reset_before(A, R, H, extra, outputs, mask, mode, gate, b0, b1)
+            block = lambda b0, b1: forward_reset_before(A, R, H, extra, outputs, mask, mode, gate_code, b0, b1)
         host.over_samples(block, B, T, R)
         return host.CellRun(x, mask, outputs, [H], A, extra)
 
@@ -205,15 +205,15 @@ class GRUAdapter(host.ProductCellAdapter):
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
         R, H = host.writable(cell.recurrent_kernel), run.states[0]
-        gate = ACTIVATION_CODES[cell.recurrent_activation.name]
+        gate_code = ACTIVATION_CODES[cell.recurrent_activation.name]
         if cell.reset_after:
             block = lambda b0, b1: backward_reset_after(
                 run.gates, H, run.extra, R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
-                d_pre[1], state_grads[0], add_output, gate, b0, b1)
+                d_pre[1], state_grads[0], add_output, gate_code, b0, b1)
         else:
             block = lambda b0, b1: backward_reset_before(
                 run.gates, H, R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0], state_grads[0],
-                add_output, gate, b0, b1)
+                add_output, gate_code, b0, b1)
         host.over_samples(block, run.x.shape[1], last - first + 1, R)
 
     def weight_grads(self, cell, run, d_pre, per_step=False):

@@ -19,14 +19,14 @@ Keras; ``A[t, b, k*U + j]`` is gate k of unit j.
 
 from ...backends.numba import common, host
 from ...backends.numba.blas import gemm
-from ...backends.numba.common import (ACTIVATION_CODES, GATE_ACTIVATIONS, activate, backward_buffers,
-                                      carry_masked_states, emit_step, output_grad, output_gradient,
+from ...backends.numba.common import (ACTIVATION_CODES, GATE_ACTIVATIONS, gate, gate_grad, backward_buffers,
+                                      carry_masked_states, emit_step, output_gradient,
                                       step_state_gradient, tanh)
 from ...backends.numba.jit import jit
 
 
 @jit(depends=[common])
-def forward(A, R, H, C, outputs, mask, output_mode, gate, b0, b1):
+def forward(A, R, H, C, outputs, mask, output_mode, gate_code, b0, b1):
     """Run T steps for samples b0..b1-1: the gates overwrite A; states and outputs fill H, C, outputs.
 
     A: (T, B, 4U) holds x_t K + b on entry and the gates i, f, g, o on exit.
@@ -34,7 +34,7 @@ def forward(A, R, H, C, outputs, mask, output_mode, gate, b0, b1):
     H, C: (T+1, B, U); entry [0] holds the initial h and c, entry t+1 receives the states after step t.
     outputs: (T, B, U) receives the outputs (masked as ``output_mode`` says).
     mask: (T, B) bool, True where the step is real.
-    gate: the code of the recurrent activation (:data:`ACTIVATION_CODES`).
+    gate_code: the code of the recurrent activation (:data:`ACTIVATION_CODES`).
     """
     T = A.shape[0]
     U = H.shape[2]
@@ -46,10 +46,10 @@ def forward(A, R, H, C, outputs, mask, output_mode, gate, b0, b1):
             a_i, a_f, a_g, a_o = A[t, b, :U], A[t, b, U : 2 * U], A[t, b, 2 * U : 3 * U], A[t, b, 3 * U :]
             c_prev, c_new, h_new = C[t, b], C[t + 1, b], H[t + 1, b]
             for j in range(U):
-                i = activate(gate, a_i[j])
-                f = activate(gate, a_f[j])
+                i = gate(gate_code, a_i[j])
+                f = gate(gate_code, a_f[j])
                 g = tanh(a_g[j])
-                o = activate(gate, a_o[j])
+                o = gate(gate_code, a_o[j])
                 a_i[j], a_f[j], a_g[j], a_o[j] = i, f, g, o
                 c = f * c_prev[j] + i * g
                 c_new[j] = c
@@ -60,7 +60,7 @@ def forward(A, R, H, C, outputs, mask, output_mode, gate, b0, b1):
 
 @jit(depends=[common])
 def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
-             state_grad_h, state_grad_c, add_output, gate, b0, b1):
+             state_grad_h, state_grad_c, add_output, gate_code, b0, b1):
     """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``LSTMCell.backward`` does one step.
 
     G: (T, B, 4U) the gates from :func:`forward`.  C: (T+1, B, U) cell states.
@@ -90,10 +90,10 @@ def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
                 act_c = tanh(c_new[j])
                 dh = d_out[j] + (dh_b[j] if keep else zero)
                 dc = (dc_b[j] if keep else zero) + dh * o * (one - act_c * act_c)
-                da_i[j] = dc * g * output_grad(gate, i)
-                da_f[j] = dc * c_prev[j] * output_grad(gate, f)
+                da_i[j] = dc * g * gate_grad(gate_code, i)
+                da_f[j] = dc * c_prev[j] * gate_grad(gate_code, f)
                 da_g[j] = dc * i * (one - g * g)
-                da_o[j] = dh * act_c * output_grad(gate, o)
+                da_o[j] = dh * act_c * gate_grad(gate_code, o)
                 # masked samples pass their state gradient straight through
                 dc_b[j] = dc * f + (zero if keep else dc_b[j])
         gemm(False, True, 1.0, dA[t, b0:b1], R, 0.0, d_h_prev[b0:b1])  # dh = da R^T
@@ -111,15 +111,15 @@ class LSTMAdapter(host.ProductCellAdapter):
         H, C = host.state_sequence(states[0], T), host.state_sequence(states[1], T)
         outputs = host.MEMORY.empty(H[1:].shape, H.dtype)
         R = host.writable(cell.recurrent_kernel)
-        gate = ACTIVATION_CODES[cell.recurrent_activation.name]
-        host.over_samples(lambda b0, b1: forward(A, R, H, C, outputs, mask, mode, gate, b0, b1), B, T, R)
+        gate_code = ACTIVATION_CODES[cell.recurrent_activation.name]
+        host.over_samples(lambda b0, b1: forward(A, R, H, C, outputs, mask, mode, gate_code, b0, b1), B, T, R)
         return host.CellRun(x, mask, outputs, [H, C], A)
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
-        R, gate = host.writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.recurrent_activation.name]
+        R, gate_code = host.writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.recurrent_activation.name]
         host.over_samples(lambda b0, b1: backward(
             run.gates, run.states[1], R, d_outputs, run.mask, carry, first, last, d_states[0], d_states[1],
-            d_pre[0], state_grads[0], state_grads[1], add_output, gate, b0, b1), run.x.shape[1], last - first + 1, R)
+            d_pre[0], state_grads[0], state_grads[1], add_output, gate_code, b0, b1), run.x.shape[1], last - first + 1, R)
 
 
 adapter = LSTMAdapter()
