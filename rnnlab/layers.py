@@ -418,8 +418,7 @@ class Bidirectional:
             parts = [dy]
         elif not isinstance(dy, (list, tuple)) or len(dy) != n_parts:
             got = f"{len(dy)} entries" if isinstance(dy, (list, tuple)) else f"a {type(dy).__name__}"
-            structure = [nest.describe_shapes(np.empty(shape)) for shape in output_shapes] + \
-                [nest.describe_shapes(s) for s in states]
+            structure = [str(tuple(shape)) for shape in output_shapes] + [nest.describe_shapes(s) for s in states]
             raise ValueError(f"dy must have the structure of the Bidirectional output: a list of "
                              f"{n_parts} entries, {', '.join(structure)}, got {got}")
         else:
