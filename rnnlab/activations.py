@@ -99,6 +99,9 @@ hard_sigmoid = _BUILTINS["hard_sigmoid"]
 hard_sigmoid_keras3 = _BUILTINS["hard_sigmoid_keras3"]
 linear = _BUILTINS["linear"]
 
+#: The recurrent activations the LSTM and GRU kernels implement (numba and CUDA).
+GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras3")
+
 
 def get(identifier):
     """Return the :class:`Activation` for a name, an ``Activation``, a callable or ``None`` (linear)."""

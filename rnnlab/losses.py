@@ -19,7 +19,7 @@ padding, so their targets are never checked.
 
 import numpy as np
 
-from .validation import rectangular
+from .validation import booleans, rectangular
 
 _POSITIONS = {2: "(batch,)", 3: "(batch, time)"}
 _FEATURE_LAYOUT = {2: "(batch, features)", 3: "(batch, time, features)"}
@@ -209,11 +209,7 @@ def _position_weights(mask, predictions):
             raise ValueError(
                 f"expected a mask of shape {_POSITIONS[predictions.ndim]} = {positions}, got {array.shape}"
             )
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"mask must hold booleans or 0/1 numbers, got dtype {array.dtype}")
-        if not np.isin(array, (0, 1)).all():
-            raise ValueError("mask must hold only 0/1 (or True/False) values")
-        weights = array.astype(predictions.dtype)
+        weights = booleans(array, "mask").astype(predictions.dtype)
     count = int(weights.sum())
     if count == 0:
         raise ValueError("the mask selects no positions (it is all zeros); the mean loss would be 0/0")

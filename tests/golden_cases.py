@@ -99,9 +99,9 @@ class ConstantsCell(rl.AbstractRNNCell):
         return self.units
 
     def build(self, input_shape):
-        self.add_weight("kernel", (input_shape[-1], self.units), "zeros")
-        self.add_weight("recurrent_kernel", (self.units, self.units), "zeros")
-        self.add_weight("constant_kernel", (self.constant_units, self.units), "zeros")
+        self.add_weight("kernel", (input_shape[-1], self.units), "glorot_uniform")
+        self.add_weight("recurrent_kernel", (self.units, self.units), "orthogonal")
+        self.add_weight("constant_kernel", (self.constant_units, self.units), "glorot_uniform")
 
     def call(self, inputs, states, constants):
         output, new_states, _ = self.forward(inputs, states, constants)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rnnlab as rl
+from golden_cases import ConstantsCell  # h' = tanh(x K + h R + c C), the fixtures' constants cell
 
 RNG = np.random.default_rng(3)
 X = RNG.normal(size=(2, 5, 3))  # (B, T, F)
@@ -77,39 +78,8 @@ def test_bptt_takes_dy_nested_like_the_states_and_none_for_a_whole_cell():
         rl.bptt.backward(tape, [np.zeros((2, 5, 2)), None, None, d_h2])  # the flat form is refused
 
 
-class ConstantsCell(rl.AbstractRNNCell):
-    """h' = tanh(x K + h R + c C): the constant c (B, D) is seen at every step (tf.keras 2's ``constants``)."""
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-
-    @property
-    def state_size(self):
-        return self.units
-
-    def build(self, input_shape):
-        self.add_weight("kernel", (input_shape[-1], self.units), "glorot_uniform")
-        self.add_weight("recurrent_kernel", (self.units, self.units), "orthogonal")
-        self.add_weight("constant_kernel", (2, self.units), "glorot_uniform")
-
-    def call(self, inputs, states, constants):
-        h = np.tanh(inputs @ self.kernel + states[0] @ self.recurrent_kernel + constants[0] @ self.constant_kernel)
-        return h, [h]
-
-    def forward(self, inputs, states, constants):
-        output, new_states = self.checked_call(inputs, states, constants=constants)
-        return output, new_states, (inputs, states[0], constants[0], output)
-
-    def backward(self, cache, d_output, d_new_states):
-        x, h, c, h_new = cache
-        d_pre = (d_output + d_new_states[0]) * (1 - h_new * h_new)
-        d_weights = [x.T @ d_pre, h.T @ d_pre, c.T @ d_pre]
-        return d_pre @ self.kernel.T, [d_pre @ self.recurrent_kernel.T], d_weights, [d_pre @ self.constant_kernel.T]
-
-
 def test_constants_reach_a_cell_that_takes_them_at_every_step():
-    cell = ConstantsCell(3, seed=0, dtype="float64")
+    cell = ConstantsCell(3, 2, seed=0, dtype="float64")
     c = RNG.normal(size=(2, 2))
     y = rl.RNN(cell, return_sequences=True)(X, constants=[c])
     h = np.zeros((2, 3))
@@ -123,18 +93,18 @@ def test_constants_reach_a_cell_that_takes_them_at_every_step():
     lambda cell: rl.Bidirectional(rl.RNN(cell, return_sequences=True), merge_mode="sum"),
 ], ids=["RNN", "Bidirectional"])
 def test_bptt_gives_the_constants_gradient(make):
-    report = rl.bptt.check_gradients(make(ConstantsCell(3, seed=0)), x=X, mask=MASK,
+    report = rl.bptt.check_gradients(make(ConstantsCell(3, 2, seed=0)), x=X, mask=MASK,
                                      constants=[RNG.normal(size=(2, 2))])
     assert "constants[0]" in report.errors and report.ok(1e-7), str(report)
 
 
 def test_constants_run_on_python_only_and_builtin_cells_refuse_them():
     c = [np.zeros((2, 2))]
-    auto = rl.RNN(ConstantsCell(3, seed=0))
+    auto = rl.RNN(ConstantsCell(3, 2, seed=0))
     y, tape = rl.bptt.forward(auto, X, constants=c)
     assert tape.backend == "python"
     for backend in ("numba", "cuda"):
-        layer = rl.RNN(ConstantsCell(3, seed=0), backend=backend)
+        layer = rl.RNN(ConstantsCell(3, 2, seed=0), backend=backend)
         with pytest.raises(ValueError, match=f"backend '{backend}' runs no cell with constants"):
             layer(X, constants=c)
         assert not layer.built

@@ -27,6 +27,8 @@ import numba
 import numpy as np
 from numba import cuda
 
+from ... import activations
+
 #: modes of :func:`store`
 STORE, ATOMIC_ADD, ADD = 0, 1, 2
 
@@ -56,8 +58,7 @@ def scalar_math(dtype_name):
     return sigmoid, tanh, one, zero
 
 
-#: The recurrent activations the LSTM and GRU kernels implement (as the numba backend's).
-GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras3")
+GATE_ACTIVATIONS = activations.GATE_ACTIVATIONS  # what the LSTM and GRU kernels implement
 
 
 @functools.lru_cache(maxsize=None)

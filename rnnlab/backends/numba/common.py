@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from ... import activations
 from . import fastmath
 from .jit import SCALAR_OPTIONS
 
@@ -41,7 +42,7 @@ REPEAT, ZERO, RAW = 0, 1, 2
 #: The activations the kernels implement, by code: SimpleRNN's activation any of them,
 #: the LSTM's and GRU's recurrent activation one of :data:`GATE_ACTIVATIONS`.
 ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "linear": 4, "hard_sigmoid_keras3": 5}
-GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras3")
+GATE_ACTIVATIONS = activations.GATE_ACTIVATIONS
 
 
 def tanh(x):
