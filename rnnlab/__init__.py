@@ -5,6 +5,7 @@ from .cells import *  # noqa: F403, every declared cell (rnnlab.cells.__all__)
 from .contract import AbstractRNNCell
 from .io import load, save
 from .layers import RNN, Bidirectional, Dense
+from .nest import TensorShape
 from .models import Sequential
 from .text_model import CharModel, sample
 from .train import EarlyStopping, History

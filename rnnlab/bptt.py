@@ -109,9 +109,12 @@ def backward(tape, dy, truncate=None, per_step=False):
 
 
 def _output_gradients(tape, dy):
-    """Turn dy (shaped like y) into (d_outputs (T, B, O) in processing order, flat d_final_states)."""
+    """Turn dy (shaped like y) into (d_outputs (T, B, O) in processing order, flat d_final_states).
+
+    O stands for the output's dims: one int, or several for a TensorShape output_size.
+    """
     layer, dtype = tape.layer, tape.outputs.dtype
-    T, B, O = tape.outputs.shape
+    T, B, *O = tape.outputs.shape
     states = layer.nested_states(tape.final_states)  # as the layer returned them
     if layer.return_state:
         if not isinstance(dy, (list, tuple)) or len(dy) != 1 + len(states):
@@ -124,12 +127,12 @@ def _output_gradients(tape, dy):
     else:
         d_final = validation.gradients_like(None, states, "dy for the states", dtype)
     if layer.return_sequences:
-        expected = (T, B, O) if layer.time_major else (B, T, O)
+        expected = (T, B, *O) if layer.time_major else (B, T, *O)
         dy = validation.gradient(dy, "dy", expected, dtype)
-        d_outputs = dy if layer.time_major else dy.transpose(1, 0, 2)
+        d_outputs = dy if layer.time_major else dy.swapaxes(0, 1)
     else:
-        dy = validation.gradient(dy, "dy", (B, O), dtype)
-        d_outputs = np.zeros((T, B, O), dtype)
+        dy = validation.gradient(dy, "dy", (B, *O), dtype)
+        d_outputs = np.zeros((T, B, *O), dtype)
         d_outputs[-1] = dy
     return np.ascontiguousarray(d_outputs), d_final
 
@@ -284,7 +287,7 @@ def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=Non
     _build(layer, x)
     batch = x.shape[1] if getattr(layer, "time_major", False) else x.shape[0]
     if isinstance(initial_state, str) and initial_state == "random":
-        initial_state = [rng.normal(size=(batch, size)) * 0.5 for size in _state_sizes(layer)]
+        initial_state = [rng.normal(size=(batch, *nest.leaf_shape(size))) * 0.5 for size in _state_sizes(layer)]
 
     if constants is not None:
         constants = [validation.float_array(c, f"constants[{i}]", "float64").copy() for i, c in enumerate(

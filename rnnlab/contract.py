@@ -2,8 +2,11 @@
 
 A cell is one step of a recurrent network.  Subclasses provide
 
-* ``state_size``: an int, a list, or a nested tuple of ints;
-* ``output_size``: an int;
+* ``state_size``: as in tf.keras 2, "an Integer, a TensorShape or a tuple of
+  Integers or TensorShapes": an int, a :class:`~rnnlab.nest.TensorShape`, or a
+  list or nested tuple of them.  An int leaf ``n`` means state arrays
+  (batch, n), a ``TensorShape([2, 3])`` leaf state arrays (batch, 2, 3);
+* ``output_size``: an int (outputs (batch, n)) or a TensorShape (outputs (batch, *dims));
 * ``build(input_shape)``: creates weights with :meth:`AbstractRNNCell.add_weight`;
 * ``call(inputs, states) -> (output, new_states)``: ``inputs`` is
   ``(batch, features)`` and ``states`` always arrives as a list that mirrors
@@ -290,7 +293,7 @@ class AbstractRNNCell(Weighted):
         return "constants" in inspect.signature(type(self).call).parameters
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
-        """Zero states in the structure of ``state_size``, as a list.
+        """Zero states in the structure of ``state_size``, as a list: (batch, *dims) for each leaf.
 
         The batch size comes from ``inputs`` (its first axis) when given, and so
         does the dtype when ``dtype`` is None and ``inputs`` are floating point (as in Keras).
@@ -309,7 +312,7 @@ class AbstractRNNCell(Weighted):
         batch_size = validation.count(batch_size, "batch_size")
         dtype = validation.check_dtype_name(dtype or self.dtype)
         sizes = validation.state_size(self)
-        zeros = nest.map_structure(lambda size: np.zeros((batch_size, size), dtype=dtype), sizes)
+        zeros = nest.map_structure(lambda size: np.zeros((batch_size, *nest.leaf_shape(size)), dtype=dtype), sizes)
         return nest.state_list(zeros)
 
     def __call__(self, inputs, states=None, constants=None):
@@ -317,7 +320,7 @@ class AbstractRNNCell(Weighted):
 
         inputs: (batch, features).  states: a list mirroring ``state_size``
         (defaults to zeros).  constants: for a cell that :attr:`takes_constants`.
-        Returns ``(output, new_states)`` with output (batch, output_size) and
+        Returns ``(output, new_states)`` with output (batch, output_size) (or (batch, *dims)) and
         new_states a list like ``states``.
         """
         inputs = validation.step_inputs(inputs, self.dtype, self.input_size if self.built else None)

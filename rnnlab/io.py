@@ -7,6 +7,10 @@ arrays and one JSON string come out of it, and the classes it names must
 already be defined (built-in, or imported by you).  Every size the file
 declares is checked against what the file holds *before* memory is allocated
 for it, and every problem is a ``ValueError`` that says what was expected.
+
+A :class:`~rnnlab.TensorShape` in a config (a cell's state shape, say) is
+written to the JSON header as ``{"__tensor_shape__": [2, 3]}`` and read back
+as a TensorShape.
 """
 
 import contextlib
@@ -21,11 +25,15 @@ import zlib
 import numpy as np
 
 from .contract import deserialize, serialize
+from .nest import TensorShape
 
 FORMAT = "rnnlab"
 VERSION = 1
 
 HEADER_MEMBER = "__header__.npy"
+
+#: The JSON key that marks a TensorShape in the header: ``{"__tensor_shape__": [2, 3]}``.
+TENSOR_SHAPE_KEY = "__tensor_shape__"
 
 # The limits below are far above anything ``save`` writes; they only stop a
 # corrupt or hostile file from making ``load`` allocate memory it does not hold.
@@ -66,7 +74,7 @@ def save(obj, path):
         raise ValueError(f"{type(obj).__name__} is not built yet; call it once (or build it) before saving")
     header = {"format": FORMAT, "version": VERSION, "object": serialize(obj), "input_size": obj.input_size}
     try:
-        header_json = json.dumps(header)
+        header_json = json.dumps(header, default=_encoded)
     except TypeError as error:
         raise ValueError(
             f"cannot save {type(obj).__name__}: its config holds something JSON cannot store ({error}); "
@@ -75,6 +83,27 @@ def save(obj, path):
     arrays = {f"weight_{i}": w for i, w in enumerate(obj.get_weights())}
     with open(path, "wb") as f:
         np.savez(f, __header__=np.array(header_json), **arrays)
+
+
+def _encoded(value):
+    """``json.dumps``'s fallback: a TensorShape as ``{"__tensor_shape__": dims}``; anything else is refused."""
+    if isinstance(value, TensorShape):
+        return {TENSOR_SHAPE_KEY: value.as_list()}
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+class _BadTensorShape(ValueError):
+    """A ``{"__tensor_shape__": ...}`` entry in a header whose dims are not a TensorShape's."""
+
+
+def _decoded(entry):
+    """``json.loads``'s object hook: ``{"__tensor_shape__": [2, 3]}`` back into ``TensorShape([2, 3])``."""
+    if set(entry) != {TENSOR_SHAPE_KEY}:
+        return entry
+    try:
+        return TensorShape(entry[TENSOR_SHAPE_KEY])
+    except (TypeError, ValueError) as error:
+        raise _BadTensorShape(f"its config holds a bad TensorShape: {error}") from None
 
 
 def load(path, custom_objects=None):
@@ -93,7 +122,8 @@ def load(path, custom_objects=None):
       fills it exactly, a weight that is not float32/float64 (object arrays are never
       unpickled), a header that is not a JSON string;
     * a header that is not a dict with ``format`` "rnnlab", ``version`` 1, an
-      ``object`` and a positive int ``input_size``;
+      ``object`` and a positive int ``input_size``, or that holds a TensorShape
+      entry whose dims are not positive ints;
     * an ``input_size`` or a ``units`` larger than the number of weight values in the
       file (and than :data:`ALWAYS_ALLOWED_SIZE`);
     * a config its class cannot be rebuilt from (see :func:`rnnlab.contract.deserialize`);
@@ -236,7 +266,9 @@ def _read_header(path, archive, info):
                                   "a JSON string (a 0-d unicode array)")
     try:
         text = data.decode("utf-32-be" if dtype.str[0] == ">" else "utf-32-le").rstrip("\0")
-        return json.loads(text)
+        return json.loads(text, object_hook=_decoded)
+    except _BadTensorShape as error:
+        raise ValueError(f"{path}: {error}") from None
     except (ValueError, RecursionError) as error:  # bad UTF-32, bad JSON, nesting deeper than Python allows
         raise _not_rnnlab(path, f"its header is not valid JSON ({error})") from None
 

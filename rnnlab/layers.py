@@ -63,7 +63,7 @@ class RNN:
         self.unroll = bool(unroll)
         self.backend = backends.check_name(backend)
         self.name = name or f"rnn_{cell.name}"
-        self.states = None  # the carried states of a stateful layer: flat list of (B, size)
+        self.states = None  # the carried states of a stateful layer: flat list of (B, size) or (B, *dims)
 
     # -- weights ---------------------------------------------------------------
 
@@ -150,11 +150,11 @@ class RNN:
         return SequenceRun(x_steps, [s.copy() for s in states], mask_steps, constants)
 
     def finish(self, run, outputs, final_states):
-        """Shape the outputs (T, B, O) as the options ask and update stateful states."""
+        """Shape the outputs (T, B, O) (or (T, B, *dims)) as the options ask and update stateful states."""
         if self.stateful:
             self.states = [s.copy() for s in final_states]
         if self.return_sequences:
-            y = outputs if self.time_major else outputs.transpose(1, 0, 2)
+            y = outputs if self.time_major else outputs.swapaxes(0, 1)  # (B, T, O), or (B, T, *dims)
         else:
             y = outputs[-1]
         if self.return_state:
@@ -178,10 +178,11 @@ class RNN:
             return
         leaves = nest.flatten(states) if nest.is_nested(states) else [states]
         shapes = [np.shape(validation.rectangular(leaf, "states", "a list of (batch, size) arrays")) for leaf in leaves]
-        if not shapes or len(shapes[0]) != 2 or shapes[0][0] == 0:  # the batch size comes from the first state
+        if not shapes or len(shapes[0]) < 2 or shapes[0][0] == 0:  # the batch size comes from the first state
             sizes = nest.flatten(self.cell.state_size)
             raise ValueError(f"reset_states expects a list of {len(sizes)} state arrays of shapes "
-                             f"(batch, size) for sizes {sizes}, got {nest.describe_shapes(states)}")
+                             f"{', '.join(nest.describe_leaf(size) for size in sizes)}, "
+                             f"got {nest.describe_shapes(states)}")
         checked = validation.flat_states(states, self.cell.state_size, shapes[0][0], self.dtype)
         self.states = [s.copy() for s in checked]
 

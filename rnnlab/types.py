@@ -26,7 +26,7 @@ class SequenceRun:
 
     Attributes:
         inputs: (T, B, F) in processing order (already reversed for ``go_backwards``).
-        initial_states: flat list of (B, size) arrays.
+        initial_states: flat list of (B, size) arrays ((B, *dims) for a TensorShape leaf).
         mask: (T, B) bool in processing order, or None.
         constants: list of (B, ...) arrays the cell sees at every step, or None.
     """
@@ -47,7 +47,7 @@ class Record(Protocol):
     """
 
     def stacked_states(self) -> list:
-        """Flat list of (T, B, size): the states after every step."""
+        """Flat list of (T, B, size) ((T, B, *dims) for a TensorShape leaf): the states after every step."""
 
     def gates(self, cell):
         """``{name: (T, B, U)}`` for ``cell.gate_names`` (a list of such dicts for stacked cells)."""
@@ -61,8 +61,8 @@ class Tape:
         inputs: (T, B, F) inputs in processing order.
         mask: (T, B) bool in processing order, or None.
         outputs: (T, B, O) outputs in processing order.
-        initial_states: flat list of (B, size).
-        final_states: flat list of (B, size).
+        initial_states: flat list of (B, size) ((B, *dims) for a TensorShape leaf).
+        final_states: flat list of (B, size), like ``initial_states``.
         record: the backend's :class:`Record`.
         backend: the name of the backend that ran ("python", "numba", "cuda").
     """
@@ -88,7 +88,8 @@ class Tape:
 
     @property
     def states(self):
-        """The states after every step: a flat list of (T, B, size) arrays (LSTM: [h, c])."""
+        """The states after every step: a flat list of (T, B, size) arrays (LSTM: [h, c]; (T, B, *dims) for a
+        TensorShape leaf)."""
         return self.record.stacked_states()
 
     @property
@@ -125,7 +126,7 @@ class Gradients:
         weights: list aligned with ``layer.get_weights()``.
         inputs: dL/dx, shaped like the layer's input x.
         initial_state: flat list aligned with the initial states.
-        state_grads: flat list of (T, B, size): dL/ds_t for the state after each
+        state_grads: flat list of (T, B, size) (or (T, B, *dims)): dL/ds_t for the state after each
             step t (processing order), all paths included; for the built-in cells
             leaf 0 is dL/dh_t and, for LSTM, leaf 1 is dL/dc_t.  For
             ``StackedRNNCells`` the lower cells' leaves count the path through

@@ -18,14 +18,24 @@ def units(value):
 
 
 def state_size(cell):
-    """Check that ``cell.state_size`` is a positive int or a nest of them (a custom cell may get it wrong)."""
+    """Check that ``cell.state_size`` is a positive int, a TensorShape or a nest of them (a custom cell may
+    get it wrong), and that ``cell.output_size`` is a positive int or a TensorShape."""
     size = cell.state_size
     leaves = nest.flatten(size)
-    if not leaves or any(isinstance(leaf, (bool, np.bool_)) or not isinstance(leaf, (int, np.integer))
-                         or leaf < 1 for leaf in leaves):
-        raise ValueError(f"{type(cell).__name__}.state_size must be a positive int or a nest of positive "
-                         f"ints, got {size!r}")
+    if not leaves or not all(_is_size(leaf) for leaf in leaves):
+        raise ValueError(f"{type(cell).__name__}.state_size must be a positive int, a TensorShape or a nest "
+                         f"of them, got {size!r}")
+    if not _is_size(cell.output_size):
+        raise ValueError(f"{type(cell).__name__}.output_size must be a positive int or a TensorShape, "
+                         f"got {cell.output_size!r}")
     return size
+
+
+def _is_size(value):
+    """A positive int (not a bool) or a TensorShape: one leaf of a state_size, or an output_size."""
+    if isinstance(value, nest.TensorShape):
+        return True
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer)) and value >= 1
 
 
 def count(value, name, minimum=1):
@@ -133,7 +143,9 @@ def step_inputs(x, dtype, features=None):
 
 
 def flat_states(states, state_size, batch, dtype, name="states"):
-    """Check states against ``state_size``; return the flat list of ``(batch, size)`` arrays.
+    """Check states against ``state_size``; return the flat list of ``(batch, *dims)`` arrays.
+
+    Each leaf is (batch, size) for an int leaf and (batch, *dims) for a TensorShape leaf.
 
     ``states`` may be nested like ``state_size`` or already flat; a single array is
     accepted for a cell with one state.
@@ -151,8 +163,9 @@ def flat_states(states, state_size, batch, dtype, name="states"):
             f"expected {len(sizes)} state arrays for state_size {state_size!r}, "
             f"got {len(leaves)} with shapes {nest.describe_shapes(states)}"
         )
-    return arrays_of_shapes(leaves, [(batch, size) for size in sizes], name, dtype,
-                            lambda leaf, shape, got: f"expected {leaf} of shape (batch, {shape[1]}) = {shape}, "
+    return arrays_of_shapes(leaves, [(batch, *nest.leaf_shape(size)) for size in sizes], name, dtype,
+                            lambda leaf, shape, got: f"expected {leaf} of shape "
+                                                     f"{nest.describe_leaf(nest.TensorShape(shape[1:]))} = {shape}, "
                                                      f"got {got}")
 
 

@@ -2,7 +2,8 @@
 
 ``rl.bptt.backward`` records dL/ds_t for the state after every step t in
 ``grads.state_grads`` (a flat list of (T, B, size) arrays; leaf 0 is h, and
-for LSTM leaf 1 is c).  Vanishing gradients show up as norms that fall off
+for LSTM leaf 1 is c; a TensorShape leaf's (T, B, *dims) counts as (T, B,
+size) here).  Vanishing gradients show up as norms that fall off
 exponentially as t moves away from the loss; exploding ones as norms that grow.
 """
 
@@ -20,7 +21,8 @@ def _state_grad(grads, leaf):
             or not 0 <= leaf < len(state_grads):
         raise ValueError(f"leaf must be an int in [0, {len(state_grads)}) (this cell has {len(state_grads)} "
                          f"state leaves), got {leaf!r}")
-    return state_grads[leaf]  # (T, B, U)
+    g = state_grads[leaf]
+    return g.reshape(g.shape[:2] + (-1,))  # (T, B, U); a TensorShape leaf's dims flattened
 
 
 def gradient_norms(grads, leaf=0):

@@ -14,15 +14,18 @@ the chain rule::
     ds'/dx = G K^T     ds'/dh = (direct terms) + G R^T
     ds'_k/dK_ij = x_i G_kj     ds'_k/dR_ij = h_i G_kj     ds'/db = G
 
+A cell without a hand-written rule (a custom cell) gets its Jacobians from
+its own ``backward`` (see :func:`_from_backward`), when it has one.
+
 The tests check every formula here against central finite differences.
 """
 
 import numpy as np
 
-from .. import validation
+from .. import nest, validation
 from ..cells import registry
 from ..cells.stacked import StackedRNNCells
-from .states import as_float64, join_states, joint_size, output_rows
+from .states import as_float64, join_states, joint_size, output_rows, split_state
 
 
 class StepJacobians:
@@ -51,9 +54,11 @@ def step_jacobians(cell, x, s, weights=False):
     """Jacobians of one step ``s' = F(x, s)`` at the point (x, s).
 
     cell: a built cell whose room has a Jacobian rule (every built-in cell:
-    ``cells/<room>/jacobian.py``), or StackedRNNCells of those.  x: (B, F) or (F,); s: the
-    joint state (B, S) or (S,).  ``weights=True`` also returns ds'/dW for every
-    weight (used by :func:`rnnlab.analysis.rtrl`).  Returns
+    ``cells/<room>/jacobian.py``), a cell with a ``backward`` (the Jacobians
+    then come from it), or StackedRNNCells of those.  x: (B, F) or (F,); s: the
+    joint state (B, S) or (S,), a TensorShape leaf flattened (see :mod:`.states`).
+    ``weights=True`` also returns ds'/dW for every weight (used by
+    :func:`rnnlab.analysis.rtrl`).  Returns
     :class:`StepJacobians` (without the batch axis when x and s had none).
     """
     if not cell.built:
@@ -85,10 +90,46 @@ def _jacobians(cell, x, s, weights):
     if isinstance(cell, StackedRNNCells):
         return _stacked(cell, x, s, weights)
     rule = registry.room_module(cell, "jacobian")  # the rule sits in the cell's room: cells/<room>/jacobian.py
-    if rule is None:
-        raise TypeError(f"no hand-written Jacobian for {type(cell).__name__}; supported cells: "
-                        f"{', '.join(sorted(registry.short_names()))} and StackedRNNCells of them")
-    return rule.step_jacobians(cell, x, s, weights)
+    if rule is not None:
+        return rule.step_jacobians(cell, x, s, weights)
+    if cell.has_backward and not cell.takes_constants:
+        return _from_backward(cell, x, s, weights)
+    raise TypeError(f"no hand-written Jacobian for {type(cell).__name__}, and no backward (without constants) "
+                    f"to derive one from; supported cells: {', '.join(sorted(registry.short_names()))}, "
+                    "cells with a backward, and StackedRNNCells of them")
+
+
+def _from_backward(cell, x, s, weights):
+    """The Jacobians of a cell without a rule, read off its ``backward``: one vector-Jacobian product per row.
+
+    Seeding ``backward`` with d s' = e_k (and a zero output gradient) returns row k
+    of ds'/ds, ds'/dx and ds'/dW.  The B*S seeds (sample b, coordinate k) run as one
+    batch of B*S rows; ds'/dW takes one backward per row, since ``backward`` sums its
+    weight gradients over the batch.
+    """
+    B, S = s.shape
+    rows = np.repeat(np.arange(B), S)  # row b*S + k: sample b, seeding coordinate k
+    xs, ss = x[rows], s[rows]
+    seeds = np.tile(np.eye(S, dtype=s.dtype), (B, 1))  # (B*S, S)
+    new_states, d_x, d_states, _ = _seeded_backward(cell, xs, ss, seeds)
+    new_state = join_states(nest.flatten(new_states), cell)[::S]  # (B, S): every sample's first row
+    state = join_states(nest.flatten(d_states), cell).reshape(B, S, S)
+    w = None
+    if weights:
+        per_row = [_seeded_backward(cell, xs[r : r + 1], ss[r : r + 1], seeds[r : r + 1])[3] for r in range(B * S)]
+        w = [np.stack([row[n] for row in per_row]).reshape((B, S) + weight.shape)
+             for n, weight in enumerate(cell.weights)]
+    return StepJacobians(new_state, state, d_x.reshape(B, S, x.shape[1]), w)
+
+
+def _seeded_backward(cell, x, s, seeds):
+    """``cell.forward`` at (x (N, F), joint s (N, S)), then ``cell.backward`` with d s' = seeds (N, S), d output 0.
+
+    Returns ``(new_states, d_x, d_states, d_weights)``.
+    """
+    output, new_states, cache = cell.forward(x, cell.pack_states(split_state(cell, s)))
+    d_x, d_states, d_weights = cell.backward(cache, np.zeros_like(output), cell.pack_states(split_state(cell, seeds)))
+    return new_states, d_x, d_states, d_weights
 
 
 # -- helpers for the rules in the cell rooms ---------------------------------------

@@ -16,7 +16,7 @@ truncate=k)``) approximates it by cutting the sum over paths.
 
 import numpy as np
 
-from .. import validation
+from .. import nest, validation
 
 from .jacobians import step_jacobians
 from .states import as_float64, joint_size, output_rows
@@ -36,7 +36,8 @@ def rtrl(cell, x, dy, initial_state=None):
     cell = as_float64(cell)
     x = validation.shaped(x, "x", ("batch", "time", cell.input_size if cell.built else "features"))
     B, T, _ = x.shape
-    dy = validation.gradient(dy, "dy (dL/dy at every step)", (B, T, cell.output_size), "float64")
+    dy = validation.gradient(dy, "dy (dL/dy at every step)", (B, T, *nest.leaf_shape(cell.output_size)), "float64")
+    dy = dy.reshape(B, T, -1)  # a TensorShape output flattened, as its state is in the joint state
     S = joint_size(cell)
     s = np.zeros((B, S)) if initial_state is None else validation.shaped(initial_state, "initial_state", (B, S))
     shapes = [w.shape for w in cell.weights]

@@ -72,7 +72,7 @@ def run(layer, sequence_run, record=False):
     """Run ``layer.cell`` over a prepared :class:`~rnnlab.types.SequenceRun`.
 
     Returns ``(outputs, final_states)``: outputs (T, B, O) in processing
-    order, final_states the flat list of (B, size) arrays.  With ``record`` a
+    order, final_states the flat list of (B, size) (or (B, *dims)) arrays.  With ``record`` a
     third item is returned: the backend's :class:`~rnnlab.types.Record`, which
     its ``backward`` needs.
     """

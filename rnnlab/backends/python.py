@@ -20,12 +20,13 @@ def scan(layer, sequence_run, record=False):
 
     At a masked step every state carries over unchanged, and the output repeats
     the previous output (zeros before the first step), or is zeros with
-    ``zero_output_for_mask``.
+    ``zero_output_for_mask``.  A TensorShape output is (T, B, *dims), and the
+    states are (B, *dims) for a TensorShape leaf.
     """
     cell = layer.cell
     x, mask = sequence_run.inputs, sequence_run.mask  # (T, B, F), (T, B) or None
     states = sequence_run.initial_states
-    outputs = np.zeros((x.shape[0], x.shape[1], cell.output_size), dtype=x.dtype)  # (T, B, O)
+    outputs = np.zeros((x.shape[0], x.shape[1], *nest.leaf_shape(cell.output_size)), dtype=x.dtype)  # (T, B, O)
     record = PythonRecord() if record else None
     previous_output = outputs[0]
     constants = {} if sequence_run.constants is None else {"constants": sequence_run.constants}
@@ -38,9 +39,9 @@ def scan(layer, sequence_run, record=False):
             output, new_states = cell.checked_call(x[t], packed, **constants)
         new_states = nest.flatten(new_states)
         if mask is not None:
-            keep = mask[t][:, None]  # (B, 1): True where the step is real
-            new_states = [np.where(keep, new, old) for new, old in zip(new_states, states)]
-            output = np.where(keep, output, 0 if layer.zero_output_for_mask else previous_output)
+            keep = mask[t]  # (B,): True where the step is real
+            new_states = [np.where(per_sample(keep, new), new, old) for new, old in zip(new_states, states)]
+            output = np.where(per_sample(keep, output), output, 0 if layer.zero_output_for_mask else previous_output)
         outputs[t] = output
         previous_output, states = outputs[t], new_states
         if record:
@@ -48,6 +49,11 @@ def scan(layer, sequence_run, record=False):
     if record:
         return outputs, states, record
     return outputs, states
+
+
+def per_sample(keep, array):
+    """The (B,) mask ``keep`` shaped (B, 1, ...) to broadcast over ``array`` (B, ...): one flag per sample."""
+    return keep.reshape(keep.shape + (1,) * (array.ndim - 1))
 
 
 class PythonRecord:
@@ -58,7 +64,7 @@ class PythonRecord:
         self.states = []
 
     def stacked_states(self):
-        """Flat list of (T, B, size): the states after every step."""
+        """Flat list of (T, B, size) (or (T, B, *dims)): the states after every step."""
         return [np.stack(leaf) for leaf in zip(*self.states)]
 
     def gates(self, cell):
@@ -92,7 +98,7 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
 def _sweep(tape, d_outputs, d_final, last, first, per_step):
     """Walk steps ``last`` down to ``first``; the state before ``first`` gets the carried gradient.
 
-    d_outputs: (T, B, O) gradient on each emitted output; d_final: flat list of
+    d_outputs: (T, B, O) (or (T, B, *dims)) gradient on each emitted output; d_final: flat list of
     gradients on the states after step ``last``.
     """
     cell, caches, mask = tape.cell, tape.record.caches, tape.mask
@@ -111,10 +117,10 @@ def _sweep(tape, d_outputs, d_final, last, first, per_step):
         if mask is None:
             d_cell_out, d_new = d_out, d_states
         else:
-            keep = mask[t][:, None]  # (B, 1)
-            d_cell_out = np.where(keep, d_out, 0)
-            d_carry = np.where(keep, 0, d_out) if carries_output else np.zeros_like(d_out)
-            d_new = [np.where(keep, d, 0) for d in d_states]
+            keep = mask[t]  # (B,)
+            d_cell_out = np.where(per_sample(keep, d_out), d_out, 0)
+            d_carry = np.where(per_sample(keep, d_out), 0, d_out) if carries_output else np.zeros_like(d_out)
+            d_new = [np.where(per_sample(keep, d), d, 0) for d in d_states]
         _record_state_grads(state_grads, t, d_states, d_cell_out, cell.output_state_index)
         d_inputs[t], d_prev, d_weights, *d_step_constants = cell.backward(caches[t], d_cell_out,
                                                                           cell.pack_states(d_new))
@@ -123,7 +129,7 @@ def _sweep(tape, d_outputs, d_final, last, first, per_step):
                 total += part
         d_prev = nest.flatten(d_prev)
         if mask is not None:  # masked samples pass their state gradient straight through
-            d_prev = [p + np.where(keep, 0, d) for p, d in zip(d_prev, d_states)]
+            d_prev = [p + np.where(per_sample(keep, d), 0, d) for p, d in zip(d_prev, d_states)]
         d_states = d_prev
         for total, part in zip(weight_grads, d_weights):
             total += part

@@ -10,13 +10,16 @@ backward) as a small ``@njit`` function on (batch, ...) arrays::
 
 * ``x`` (B, F) is the step's input and ``state`` (B, S) the state before the
   step: the cell's flat states side by side (an LSTM-like cell with states
-  [h, c] of U units each sees S = 2U columns, h first).
+  [h, c] of U units each sees S = 2U columns, h first).  A ``TensorShape``
+  leaf takes as many columns as it holds numbers, in C order: the (B, 2, 3)
+  state of ``TensorShape([2, 3])`` arrives reshaped to (B, 6).
 * ``weights`` is the tuple of the cell's weight arrays (``cell.weights``
   order) and ``params`` the tuple ``cell.numba_params()`` (constants such as
   a leak rate; ``()`` by default).
 * ``step`` writes ``new_state`` (B, S), ``output`` (B, O) and ``cache``
   (B, C): whatever its backward needs, C = ``cell.numba_cache_size()``
-  columns (0 by default).
+  columns (0 by default).  A ``TensorShape`` output is flat here too
+  (O = the product of its dims); the layer returns it as (B, *dims).
 * ``backward`` gets ``d_output`` (B, O) and ``d_new_state`` (B, S), the
   gradients of one step as in the cell's Python ``backward``.  It *writes*
   ``d_x`` (B, F) and ``d_state`` (B, S) and *adds* its weight gradients into
@@ -148,10 +151,21 @@ def _cache_size(cell):
     return int(cell.numba_cache_size()) if hasattr(cell, "numba_cache_size") else 0
 
 
-def _split(array, sizes):
-    """(..., sum(sizes)) -> list of (..., size) copies: the flat states side by side, separated."""
-    edges = np.cumsum([0] + list(sizes))
-    return [array[..., a:b].copy() for a, b in zip(edges[:-1], edges[1:])]
+def _widths(cell):
+    """The columns of each flat state leaf side by side: an int leaf n is n wide, TensorShape([2, 3]) 6."""
+    return [nest.leaf_size(size) for size in nest.flatten(cell.state_size)]
+
+
+def _split(array, cell):
+    """(..., S) -> the flat list of state leaves, (..., *dims) copies: the states side by side, separated."""
+    edges = np.cumsum([0] + _widths(cell))
+    return [array[..., a:b].copy().reshape(array.shape[:-1] + nest.leaf_shape(size))
+            for a, b, size in zip(edges[:-1], edges[1:], nest.flatten(cell.state_size))]
+
+
+def _joined(states):
+    """The flat list of state leaves (B, *dims) -> (B, S), side by side: the inverse of :func:`_split`."""
+    return np.concatenate([s.reshape(s.shape[0], -1) for s in states], axis=1)
 
 
 class ScanRecord:
@@ -161,14 +175,14 @@ class ScanRecord:
         self.layer, self.X, self.S, self.caches, self.mask = layer, X, S, caches, mask
 
     def stacked_states(self):
-        """Flat list of (T, B, size): the states after every step."""
-        return _split(self.S[1:], nest.flatten(self.layer.cell.state_size))
+        """Flat list of (T, B, size) (or (T, B, *dims)): the states after every step."""
+        return _split(self.S[1:], self.layer.cell)
 
     def gates(self, cell):
         """``{name: (T, B, U)}``: for a custom cell, from a replay of its readable forward."""
         if not cell.gate_names:
             return {}
-        run = SequenceRun(self.X, _split(self.S[0], nest.flatten(cell.state_size)), self.mask)
+        run = SequenceRun(self.X, _split(self.S[0], cell), self.mask)
         return python.scan(self.layer, run, record=True)[2].gates(cell)
 
 
@@ -178,15 +192,16 @@ def scan(layer, sequence_run, record=False):
     X = np.ascontiguousarray(sequence_run.inputs)  # (T, B, F)
     T, B, _ = X.shape
     dtype = X.dtype
-    sizes = nest.flatten(cell.state_size)
-    S = np.empty((T + 1, B, sum(sizes)), dtype)  # (T+1, B, S): states side by side
-    S[0] = np.concatenate(sequence_run.initial_states, axis=1)
+    S = np.empty((T + 1, B, sum(_widths(cell))), dtype)  # (T+1, B, S): states side by side
+    S[0] = _joined(sequence_run.initial_states)
     mask = np.ones((T, B), bool) if sequence_run.mask is None else np.array(sequence_run.mask, bool, order="C")
-    outputs = np.empty((T, B, cell.output_size), dtype)
+    output_shape = nest.leaf_shape(cell.output_size)
+    outputs = np.empty((T, B, nest.leaf_size(cell.output_size)), dtype)  # (T, B, O), a TensorShape output flat
     caches = np.zeros((T, B, _cache_size(cell)), dtype)
     mode = ZERO if layer.zero_output_for_mask else REPEAT
     forward_loop(cell.numba_step)(X, S, _weights(cell), _params(cell), outputs, caches, mask, mode)
-    final_states = _split(S[-1], sizes)
+    outputs = outputs.reshape((T, B) + output_shape)
+    final_states = _split(S[-1], cell)
     if record:
         return outputs, final_states, ScanRecord(layer, X, S, caches, mask)
     return outputs, final_states
@@ -201,12 +216,13 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
     loop = backward_loop(step_backward)
     X, S, mask = record.X, record.S, record.mask
     T, B, _ = X.shape
-    sizes = nest.flatten(cell.state_size)
+    widths = _widths(cell)
     weights, params = _weights(cell), _params(cell)
+    d_outputs = np.ascontiguousarray(d_outputs.reshape(T, B, -1))  # (T, B, O): a TensorShape output flat
     out_start = out_stop = 0
     if cell.output_state_index is not None:
-        out_start = sum(sizes[: cell.output_state_index])
-        out_stop = out_start + sizes[cell.output_state_index]
+        out_start = sum(widths[: cell.output_state_index])
+        out_stop = out_start + widths[cell.output_state_index]
     carry = not tape.layer.zero_output_for_mask
     d_X = np.zeros_like(X)
     d_X_part = np.zeros_like(X)
@@ -215,12 +231,12 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
     totals = [np.zeros_like(w) for w in weights]
     steps = [[np.zeros_like(w) for w in weights] for _ in range(T)] if per_step else None
 
-    d_final_flat = np.concatenate(d_final, axis=1).astype(X.dtype)
+    d_final_flat = _joined(d_final).astype(X.dtype)
 
     def sweep(d_out, last, first, with_final):
         """Steps last..first, one loop call (or one per step, for per-step weight gradients)."""
         d_state = d_final_flat.copy() if with_final else np.zeros_like(d_final_flat)
-        d_carry = np.zeros((B, cell.output_size), X.dtype)
+        d_carry = np.zeros((B, d_outputs.shape[2]), X.dtype)
         windows = [(t, t) for t in range(last, first - 1, -1)] if per_step else [(last, first)]
         for hi, lo in windows:
             part = tuple(np.zeros_like(w) for w in weights)
@@ -238,7 +254,7 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
     per_step_weights = None
     if per_step:
         per_step_weights = [np.stack([steps[t][k] for t in range(T)]) for k in range(len(weights))]
-    return Gradients(totals, d_X, _split(d_initial, sizes), _split(state_grads, sizes), per_step_weights)
+    return Gradients(totals, d_X, _split(d_initial, cell), _split(state_grads, cell), per_step_weights)
 
 
 def _replay_in_python(tape, d_outputs, d_final, truncate, per_step):
