@@ -290,7 +290,7 @@ class AbstractRNNCell(Weighted):
         step, with the layer call's ``constants``; its ``forward`` takes them too,
         and its ``backward`` returns a fourth result, ``d_constants``.
         """
-        return "constants" in inspect.signature(type(self).call).parameters
+        return _call_takes_constants(type(self).call)
 
     def get_initial_state(self, inputs=None, batch_size=None, dtype=None):
         """Zero states in the structure of ``state_size``, as a list: (batch, *dims) for each leaf.
@@ -351,6 +351,12 @@ class AbstractRNNCell(Weighted):
     def __repr__(self):
         built = f", input_size={self.input_size}" if self.built else ", unbuilt"
         return f"{type(self).__name__}(state_size={self.state_size!r}, dtype={self.dtype!r}{built})"
+
+
+@functools.lru_cache(maxsize=None)
+def _call_takes_constants(call):
+    # cached per call function: inspect.signature costs tens of microseconds, and every layer call asks
+    return "constants" in inspect.signature(call).parameters
 
 
 def _snake_case(name):

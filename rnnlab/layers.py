@@ -128,7 +128,7 @@ class RNN:
         batch, time, features = x.shape
         constants = validation.constants(constants, self.cell, batch, self.dtype)
         # refuse an impossible backend before building anything
-        backends.resolve(self.backend, self.cell, constants is not None)
+        backend = backends.resolve(self.backend, self.cell, constants is not None)
         mask = validation.mask(mask, batch, time, self.time_major)  # (B, T)
         if initial_state is not None:
             states = validation.flat_states(initial_state, self.cell.state_size, batch, self.dtype,
@@ -147,7 +147,7 @@ class RNN:
         if self.go_backwards:
             x_steps = x_steps[::-1]
             mask_steps = None if mask_steps is None else mask_steps[::-1]
-        return SequenceRun(x_steps, [s.copy() for s in states], mask_steps, constants)
+        return SequenceRun(x_steps, [s.copy() for s in states], mask_steps, constants, backend)
 
     def finish(self, run, outputs, final_states):
         """Shape the outputs (T, B, O) (or (T, B, *dims)) as the options ask and update stateful states."""

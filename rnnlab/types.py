@@ -29,13 +29,16 @@ class SequenceRun:
         initial_states: flat list of (B, size) arrays ((B, *dims) for a TensorShape leaf).
         mask: (T, B) bool in processing order, or None.
         constants: list of (B, ...) arrays the cell sees at every step, or None.
+        backend: the backend chosen for the call (``"python"``, ``"numba"``, ``"cuda"``), or None
+            to let :func:`rnnlab.backends.run` choose.
     """
 
-    def __init__(self, inputs, initial_states, mask, constants=None):
+    def __init__(self, inputs, initial_states, mask, constants=None, backend=None):
         self.inputs = inputs
         self.initial_states = initial_states
         self.mask = mask
         self.constants = constants
+        self.backend = backend
 
 
 class Record(Protocol):

@@ -76,7 +76,7 @@ def run(layer, sequence_run, record=False):
     third item is returned: the backend's :class:`~rnnlab.types.Record`, which
     its ``backward`` needs.
     """
-    backend = resolve(layer.backend, layer.cell, sequence_run.constants is not None)
+    backend = sequence_run.backend or resolve(layer.backend, layer.cell, sequence_run.constants is not None)
     return module_for(backend, layer.cell).scan(layer, sequence_run, record)
 
 
