@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(PY) -m rnnlab tour
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 lab: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,lab]"
