@@ -1,21 +1,24 @@
 """CPU benchmark of the numba kernels against the python backend and PyTorch (not a test).
 
-    .venv/bin/python benchmarks/bench_cpu.py [--quick] [--cells lstm,gru,simple_rnn] [--repeat N]
+    .venv/bin/python benchmarks/bench_cpu.py [--quick] [--cells lstm,gru,simple_rnn,min_gru,min_lstm] [--repeat N]
 
 ``make bench`` runs it.  For LSTM, GRU and SimpleRNN in float32, forward plus
 full BPTT (``bptt.forward`` + ``bptt.backward`` with a gradient on every
-output, inputs' gradient included) over the grid (T, B, I, H), it prints:
+output, inputs' gradient included) over the grid (T, B, I, H), and for minGRU
+and minLSTM over the rows of MIN_GRID, it prints:
 
 * the median time of the numba backend, of PyTorch's ``nn.LSTM``/``nn.GRU``/
-  ``nn.RNN`` with autograd on the same weights (when torch is installed; the
-  outputs are checked to agree first), and of the python backend (forward
-  only, and forward + backward), which runs a shortened sequence and is
-  scaled to T, as the table says;
+  ``nn.RNN`` with autograd on the same weights (for minGRU and minLSTM, which
+  torch does not have, a Python loop over time of the same equations, with
+  autograd through it: the input projection is one matmul before the loop, as
+  in rnnlab) (when torch is installed; the outputs are checked to agree
+  first), and of the python backend (forward only, and forward + backward),
+  which runs a shortened sequence and is scaled to T, as the table says;
 * the ratios torch/numba and python/numba;
 * numba's achieved GFLOP/s (matrix products only: 6 T B (I+H) G for forward
   plus backward, G = gates x H) against this machine's float32 GEMM peak,
   measured with NumPy;
-* ``import rnnlab`` time, the first call of all three cells with an empty
+* ``import rnnlab`` time, the first call of every cell with an empty
   numba cache (compilation) and with a warm cache (loading), each in a fresh
   process.
 
@@ -40,7 +43,12 @@ import numpy as np
 
 GRID = [(1000, 1, 2, 2), (1000, 1, 8, 32), (1000, 16, 8, 64), (128, 32, 32, 128), (128, 64, 128, 256),
         (64, 64, 256, 512)]
-CELLS = {"lstm": ("LSTMCell", 4, "LSTM"), "gru": ("GRUCell", 3, "GRU"), "simple_rnn": ("SimpleRNNCell", 1, "RNN")}
+#: The rows of the cells without a recurrent kernel: the issue's T = 1000 at B = 1 and B = 16.
+MIN_GRID = [(1000, 1, 8, 32), (1000, 16, 8, 64)]
+#: name -> (class, gate blocks, torch.nn module or None for a torch loop of the same equations, rows)
+CELLS = {"lstm": ("LSTMCell", 4, "LSTM", GRID), "gru": ("GRUCell", 3, "GRU", GRID),
+         "simple_rnn": ("SimpleRNNCell", 1, "RNN", GRID),
+         "min_gru": ("MinGRUCell", 2, None, MIN_GRID), "min_lstm": ("MinLSTMCell", 3, None, MIN_GRID)}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -72,8 +80,51 @@ def torch_worker():
         print(json.dumps(reply), flush=True)
 
 
+def _torch_min_loop(torch, cell, K, b):
+    """minGRU or minLSTM as a torch module: one matmul for every step's pre-activations, then a
+    Python loop over time of the cell's equations, through which autograd runs."""
+    H = b.shape[0] // CELLS[cell][1]
+
+    class MinLoop(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.kernel = torch.nn.Parameter(torch.from_numpy(K.copy()))
+            self.bias = torch.nn.Parameter(torch.from_numpy(b.copy()))
+
+        def forward(self, x):  # x (B, T, I), batch first as nn.LSTM; returns (y (B, T, H), h)
+            a = x @ self.kernel + self.bias  # (B, T, G H)
+            h = x.new_zeros(x.shape[0], H)
+            outputs = []
+            # unbind, not a[:, t]: each slice's backward would add a gradient of all of a (T^2 work)
+            for a_t in a.unbind(dim=1):
+                if cell == "min_gru":  # h' = (1 - z) h + z hh, hh linear
+                    z = torch.sigmoid(a_t[:, :H])
+                    h = (1 - z) * h + z * a_t[:, H:]
+                else:  # h' = (f h + i hh) / (f + i), hh linear
+                    f, i = torch.sigmoid(a_t[:, :H]), torch.sigmoid(a_t[:, H : 2 * H])
+                    h = (f * h + i * a_t[:, 2 * H :]) / (f + i)
+                outputs.append(h)
+            return torch.stack(outputs, dim=1), h
+
+    return MinLoop()
+
+
 def _torch_setup(torch, cell, data):
-    """An nn.LSTM/GRU/RNN with rnnlab's (Keras-layout) weights; returns it and its max output difference."""
+    """An nn.LSTM/GRU/RNN (or a torch loop) with rnnlab's (Keras-layout) weights; returns it and its max
+    output difference."""
+    if CELLS[cell][2] is None:
+        module = _torch_min_loop(torch, cell, data["kernel"], data["bias"])
+    else:
+        module = _torch_module(torch, cell, data)
+    x = torch.from_numpy(data["x"]).requires_grad_(True)
+    dy = torch.from_numpy(data["dy"])
+    with torch.no_grad():
+        y, _ = module(x)
+    return module, x, dy, float(np.abs(y.numpy() - data["y"]).max())
+
+
+def _torch_module(torch, cell, data):
+    """An nn.LSTM/GRU/RNN with rnnlab's (Keras-layout) weights."""
     K, R, b = data["kernel"], data["recurrent_kernel"], data["bias"]
     I, G = K.shape
     H = R.shape[0]
@@ -92,11 +143,7 @@ def _torch_setup(torch, cell, data):
         module.weight_hh_l0.copy_(torch.from_numpy(np.ascontiguousarray(R[:, order].T)))
         module.bias_ih_l0.copy_(torch.from_numpy(b_in[order]))
         module.bias_hh_l0.copy_(torch.from_numpy(b_rec[order]))
-    x = torch.from_numpy(data["x"]).requires_grad_(True)
-    dy = torch.from_numpy(data["dy"])
-    with torch.no_grad():
-        y, _ = module(x)
-    return module, x, dy, float(np.abs(y.numpy() - data["y"]).max())
+    return module
 
 
 def _torch_step(module, x, dy):
@@ -175,9 +222,9 @@ def gemm_peak(n=2048, repeat=5):
     return 2 * n**3 / best / 1e9
 
 
-def flops(T, B, I, H, gates):
-    """Matrix-product FLOPs of forward + backward: 3 x (forward's 2 T B (I+H) G)."""
-    return 6 * T * B * (I + H) * gates * H
+def flops(T, B, I, H, gates, recurrent=True):
+    """Matrix-product FLOPs of forward + backward: 3 x (forward's 2 T B (I+H) G); I alone without R."""
+    return 6 * T * B * (I + (H if recurrent else 0)) * gates * H
 
 
 def bench_row(rl, torch, cell, row, repeat, quick):
@@ -195,8 +242,8 @@ def bench_row(rl, torch, cell, row, repeat, quick):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "case.npz")
             y = layer(x)  # builds the cell
-            weights = layer.cell.get_weights()
-            np.savez(path, kernel=weights[0], recurrent_kernel=weights[1], bias=weights[2], x=x, dy=dy, y=y)
+            weights = dict(zip(layer.cell.weight_names, layer.cell.get_weights()))
+            np.savez(path, **weights, x=x, dy=dy, y=y)
             result["torch_max_abs_diff"] = torch.ask(cmd="setup", path=path, cell=cell)["max_abs_diff"]
     for _ in range(2):  # alternating blocks; the first run of each block is a warm-up
         numba_times += timed(run_numba, repeat)
@@ -215,7 +262,7 @@ def bench_row(rl, torch, cell, row, repeat, quick):
     result["python_steps"] = steps
     result["python_forward"] = statistics.median(timed(lambda: py_layer(xs), n_py)) * scale
     result["python"] = statistics.median(timed(lambda: forward_backward(rl, py_layer, xs, dys), n_py)) * scale
-    result["gflops"] = flops(T, B, I, H, gates) / result["numba"] / 1e9
+    result["gflops"] = flops(T, B, I, H, gates, CELLS[cell][2] is not None) / result["numba"] / 1e9
     return result
 
 
@@ -227,7 +274,7 @@ t0 = time.perf_counter()
 import numpy as np, rnnlab as rl
 t1 = time.perf_counter()
 x = np.ones((2, 5, 3), "float32")
-for name in ("LSTMCell", "GRUCell", "SimpleRNNCell"):
+for name in ("LSTMCell", "GRUCell", "SimpleRNNCell", "MinGRUCell", "MinLSTMCell"):
     layer = rl.RNN(getattr(rl, name)(4, seed=0), return_sequences=True, backend="numba")
     start = time.perf_counter()
     y, tape = rl.bptt.forward(layer, x)
@@ -295,7 +342,12 @@ def print_table(results, peak):
 def goals(results, compile_total, warm_total, import_seconds):
     """The issue's goals, each met or not, in plain words."""
     lines = []
-    with_torch = [r for r in results if r["torch"]]
+    loops = [r for r in results if r["torch"] and CELLS[r["cell"]][2] is None]
+    if loops:
+        slow = [r for r in loops if r["torch"] / r["numba"] < 3.0]
+        lines.append(f"numba >= 3x the torch loop on every minGRU/minLSTM row: {'met' if not slow else 'NOT met'} "
+                     f"(lowest {min(r['torch'] / r['numba'] for r in loops):.1f}x)")
+    with_torch = [r for r in results if r["torch"] and CELLS[r["cell"]][2] is not None]
     if with_torch:
         below = [r for r in with_torch if r["torch"] / r["numba"] < 1.0]
         lines.append(f"numba >= 1.0x torch on every row: {'met' if not below else 'NOT met'}"
@@ -306,7 +358,7 @@ def goals(results, compile_total, warm_total, import_seconds):
         lines.append(f"numba >= 3x torch on the two smallest rows: {'met' if not slow else 'NOT met'}"
                      + ("" if not slow else " (" + ", ".join(f"{r['cell']} {r['row']}: {r['torch'] / r['numba']:.2f}x"
                                                               for r in slow) + ")"))
-    else:
+    elif not loops:
         lines.append("torch is not installed: the torch goals were not measured")
     target = [r for r in results if r["row"] == (1000, 1, 8, 32)]
     if target:
@@ -323,7 +375,7 @@ def goals(results, compile_total, warm_total, import_seconds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
-    parser.add_argument("--cells", default="lstm,gru,simple_rnn")
+    parser.add_argument("--cells", default=",".join(CELLS))
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per block (default 5, quick 2)")
     parser.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -360,11 +412,14 @@ def main():
           + ", ".join(f"{c} {cold[c]:.1f} s" for c in cells) + f"; all three {compile_total:.1f} s")
     print("first call, warm cache (loads): " + ", ".join(f"{c} {warm[c]:.2f} s" for c in cells)
           + f"; all three {warm_total:.2f} s")
+    print("first call of the cells without a recurrent kernel: empty cache "
+          + ", ".join(f"{c} {cold[c]:.1f} s" for c in ("MinGRUCell", "MinLSTMCell")) + "; warm cache "
+          + ", ".join(f"{c} {warm[c]:.2f} s" for c in ("MinGRUCell", "MinLSTMCell")))
 
     results = []
     try:
         for cell in args.cells.split(","):
-            for row in GRID:
+            for row in CELLS[cell][3]:
                 r = bench_row(rl, torch, cell, row, repeat, args.quick)
                 if torch.available and r["torch_max_abs_diff"] > 1e-3:
                     raise SystemExit(f"torch and rnnlab disagree on {cell} {row}: "

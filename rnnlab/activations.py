@@ -13,6 +13,7 @@ relu                 max(x, 0)                       1 if x > 0 else 0
 hard_sigmoid         clip(0.2 x + 1/2, 0, 1)         1/5 if 0 < y < 1 else 0
 hard_sigmoid_keras3  clip(x / 6 + 1/2, 0, 1)         1/6 if 0 < y < 1 else 0
 linear               x                               1
+g                    x + 1/2 if x >= 0 else σ(x)     1 if y >= 1/2 else y (1 - y)
 ===================  ==============================  ==================================
 
 ``hard_sigmoid`` is tf.keras 2's definition, with which old Keras 2 GRU and
@@ -20,6 +21,11 @@ LSTM weights were trained as the recurrent activation; Keras 3 changed it to
 ``relu6(x + 3) / 6``, here ``hard_sigmoid_keras3``.  (Before rnnlab 0.2,
 ``"hard_sigmoid"`` meant the Keras 3 function.)  Their derivatives are read
 off the output, as the kernels do: ``0 < y < 1`` is the linear stretch.
+
+``g`` is the positive candidate activation of minGRU and minLSTM (Feng et al.
+2024, "Were RNNs All We Needed?"): it is continuous at 0 (both halves give
+1/2), always positive, and grows linearly instead of saturating.  y >= 1/2
+exactly where x >= 0, so its derivative too is read off the output.
 """
 
 import numpy as np
@@ -76,6 +82,15 @@ def _hard_sigmoid_keras3(x):
     return np.clip(x / 6 + 0.5, 0, 1).astype(x.dtype, copy=False)
 
 
+def _g(x):
+    # The linear half for x >= 0, the sigmoid below: both are 1/2 at 0.
+    return np.where(x >= 0, x + x.dtype.type(0.5), _sigmoid(x)).astype(x.dtype, copy=False)
+
+
+def _g_grad(x, y):
+    return np.where(y >= 0.5, 1, y * (1 - y)).astype(x.dtype, copy=False)
+
+
 def _linear_stretch(slope):
     """The derivative of a hard sigmoid: ``slope`` where the output is strictly inside (0, 1)."""
     return lambda x, y: np.where((y > 0) & (y < 1), slope, 0).astype(x.dtype)
@@ -90,6 +105,7 @@ _BUILTINS = {
     "hard_sigmoid": Activation("hard_sigmoid", _hard_sigmoid, _linear_stretch(0.2)),
     "hard_sigmoid_keras3": Activation("hard_sigmoid_keras3", _hard_sigmoid_keras3, _linear_stretch(1 / 6)),
     "linear": Activation("linear", lambda x: x, lambda x, y: np.ones_like(x)),
+    "g": Activation("g", _g, _g_grad),
 }
 
 tanh = _BUILTINS["tanh"]
@@ -98,9 +114,13 @@ relu = _BUILTINS["relu"]
 hard_sigmoid = _BUILTINS["hard_sigmoid"]
 hard_sigmoid_keras3 = _BUILTINS["hard_sigmoid_keras3"]
 linear = _BUILTINS["linear"]
+g = _BUILTINS["g"]
 
 #: The recurrent activations the LSTM and GRU kernels implement (numba and CUDA).
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "hard_sigmoid_keras3")
+
+#: The candidate activations the minGRU and minLSTM kernels implement (numba and CUDA).
+CANDIDATE_ACTIVATIONS = ("linear", "g", "tanh")
 
 
 def get(identifier):

@@ -20,6 +20,7 @@ ACTIVATIONS = {
     "hard_sigmoid": lambda v: min(max(0.2 * v + 0.5, 0.0), 1.0),  # tf.keras 2
     "hard_sigmoid_keras3": lambda v: min(max(v / 6.0 + 0.5, 0.0), 1.0),
     "linear": lambda v: v,
+    "g": lambda v: v + 0.5 if v >= 0 else sigmoid(v),  # minGRU's and minLSTM's positive candidate (Feng et al.)
 }
 
 
@@ -75,6 +76,41 @@ def lstm_step(x, h, c, K, R, b, act="tanh", rec_act="sigmoid"):
     return h_new, [h_new, c_new]
 
 
+def min_gru_step(x, h, K, b, act="linear"):
+    """One sample of minGRU (Feng et al. 2024); blocks z, h~ of K; no recurrent weight.
+
+    z[j] = sigmoid(x K_z + b_z), hh[j] = act(x K_h + b_h), h'[j] = (1 - z[j]) h[j] + z[j] hh[j].
+    """
+    f = ACTIVATIONS[act]
+    u = K.shape[1] // 2
+
+    def pre(j):
+        return affine(x, K, j) + (0.0 if b is None else float(b[j]))
+
+    z = [sigmoid(pre(j)) for j in range(u)]
+    hh = [f(pre(u + j)) for j in range(u)]
+    h_new = [(1 - z[j]) * float(h[j]) + z[j] * hh[j] for j in range(u)]
+    return h_new, [h_new]
+
+
+def min_lstm_step(x, h, K, b, act="linear"):
+    """One sample of minLSTM (Feng et al. 2024); blocks f, i, h~ of K; no recurrent weight.
+
+    f, i = sigmoid(...), normalised f' = f / (f + i), i' = i / (f + i); h'[j] = f'[j] h[j] + i'[j] hh[j].
+    """
+    g = ACTIVATIONS[act]
+    u = K.shape[1] // 3
+
+    def pre(j):
+        return affine(x, K, j) + (0.0 if b is None else float(b[j]))
+
+    h_new = []
+    for j in range(u):
+        f, i, hh = sigmoid(pre(j)), sigmoid(pre(u + j)), g(pre(2 * u + j))
+        h_new.append(f / (f + i) * float(h[j]) + i / (f + i) * hh)
+    return h_new, [h_new]
+
+
 # -- which reference computes which cell --------------------------------------------------------
 #
 # A new cell adds its step function above and one entry to each table below; every test that
@@ -89,6 +125,8 @@ EXAMPLES = {
     "gru_reset_before": ("GRUCell", dict(reset_after=False, bias_initializer="normal")),
     "lstm": ("LSTMCell", dict(bias_initializer="normal")),
     "minimal": ("MinimalRNNCell", {}),
+    "min_gru": ("MinGRUCell", dict(bias_initializer="normal")),
+    "min_lstm": ("MinLSTMCell", dict(activation="g", bias_initializer="normal")),  # the paper's positive g
 }
 
 #: kind -> the Keras weight shapes of its example cell with 4 units and 5 input features (DESIGN.md).
@@ -98,6 +136,8 @@ KERAS_WEIGHT_SHAPES = {
     "gru_reset_before": [(5, 12), (4, 12), (12,)],
     "lstm": [(5, 16), (4, 16), (16,)],
     "minimal": [(5, 4), (4, 4)],
+    "min_gru": [(5, 8), (8,)],
+    "min_lstm": [(5, 12), (12,)],
 }
 
 
@@ -114,6 +154,10 @@ REFERENCES = {
     "LSTMCell": lambda config, w: lambda x, s: lstm_step(x, s[0], s[1], w[0], w[1], _bias(config, w),
                                                          config["activation"], config["recurrent_activation"]),
     "MinimalRNNCell": lambda config, w: lambda x, s: simple_rnn_step(x, s[0], w[0], w[1], None, "linear"),
+    "MinGRUCell": lambda config, w: lambda x, s: min_gru_step(x, s[0], w[0], w[1] if config["use_bias"] else None,
+                                                              config["activation"]),
+    "MinLSTMCell": lambda config, w: lambda x, s: min_lstm_step(x, s[0], w[0], w[1] if config["use_bias"] else None,
+                                                                config["activation"]),
 }
 
 

@@ -6,6 +6,8 @@ name in ``__all__``, which ``rnnlab`` exports."""
 
 from .gru.cell import GRUCell
 from .lstm.cell import LSTMCell
+from .min_gru.cell import MinGRUCell
+from .min_lstm.cell import MinLSTMCell
 from .minimal.cell import MinimalRNNCell
 from .registry import declare
 from .simple_rnn.cell import SimpleRNNCell
@@ -15,6 +17,9 @@ declare(SimpleRNNCell, "rnnlab.cells.simple_rnn", "SimpleRNN", ("numba", "cuda")
 declare(GRUCell, "rnnlab.cells.gru", "GRU", ("numba", "cuda"), ("recurrent_kernel", "zrh"))
 declare(LSTMCell, "rnnlab.cells.lstm", "LSTM", ("numba", "cuda"), ("recurrent_kernel", "ifco"))
 declare(MinimalRNNCell, "rnnlab.cells.minimal", "MinimalRNN", (), ("recurrent_kernel", "h"))
+declare(MinGRUCell, "rnnlab.cells.min_gru", "MinGRU", ("numba", "cuda"), recurrent_blocks=None)
+declare(MinLSTMCell, "rnnlab.cells.min_lstm", "MinLSTM", ("numba", "cuda"), recurrent_blocks=None)
 declare(StackedRNNCells, backends=("numba",))  # runs its cells one after another, each in its own kernels
 
-__all__ = ["SimpleRNNCell", "GRUCell", "LSTMCell", "MinimalRNNCell", "StackedRNNCells"]  # rnnlab exports these
+__all__ = ["SimpleRNNCell", "GRUCell", "LSTMCell", "MinimalRNNCell", "MinGRUCell", "MinLSTMCell",
+           "StackedRNNCells"]  # rnnlab exports these

@@ -11,7 +11,8 @@ weight, ``a = x K + b + h R`` split into ``G`` gate blocks of ``U`` columns
 [kernel, recurrent kernel] plus a bias when ``cell.use_bias``, and which the
 generic schedules of :mod:`rnnlab.backends.cuda.schedules` run.  A room
 overrides only what differs; a cell with other weights or another step
-overrides the weight methods or :meth:`CellAdapter.kernels`.
+overrides the weight methods or :meth:`CellAdapter.kernels`.  A cell with no
+recurrent weight at all subclasses :class:`ProjectionCellAdapter`.
 
 Layout of the kernels (``U`` units, ``G`` gates, ``L`` state leaves, ``F`` inputs):
 K (F, GU), R (U, GU), b_in and b_rec (GU,); the forward's input projection is
@@ -26,7 +27,7 @@ import numpy as np
 
 from ... import activations
 from . import schedules
-from .primitives import GATE_ACTIVATIONS, gate_math, scalar_math
+from .primitives import CANDIDATE_ACTIVATIONS, GATE_ACTIVATIONS, candidate_math, gate_math, scalar_math
 
 
 class CellAdapter:
@@ -42,6 +43,7 @@ class CellAdapter:
             (then the backward writes both, and db_rec = sum dAH).
         paths: the schedules the cell has, preferred first when CONFIG cannot have its way.
         persistent_r_in_shared: whether its persistent forward can read R from shared memory.
+        recurrent: False for a cell without a recurrent weight: the schedules leave out the products with R.
     """
 
     name = "cell"
@@ -52,6 +54,7 @@ class CellAdapter:
     separate_dah = False
     paths = ("persistent", "tiled")
     persistent_r_in_shared = True
+    recurrent = True
 
     #: The recurrent activation the gates of this instance's kernels use (see :func:`.primitives.gate_math`).
     gate = "sigmoid"
@@ -123,7 +126,7 @@ class CellAdapter:
         """(forward kernel, backward kernel) for ``geometry.path``; their arguments are those of the schedules."""
         forward_unit, backward_unit = self.device_functions(dtype_name)
         return schedules.kernels(forward_unit, backward_unit, self.G, self.L, self.separate_dah, dtype_name,
-                                 geometry)
+                                 geometry, self.recurrent)
 
     def persistent_shared(self, rows, units, itemsize, r_in_shared):
         """(forward, backward) bytes of dynamic shared memory of the persistent kernels."""
@@ -149,6 +152,50 @@ class CellAdapter:
         return f"{type(self).__name__}({self.name})"
 
 
+class ProjectionCellAdapter(CellAdapter):
+    """A cell whose pre-activations are ``x K + b`` alone, with no recurrent weight (minGRU, minLSTM).
+
+    ``cell.weights`` is [kernel] plus a bias (GU,) when ``cell.use_bias``.  The
+    generic schedules run it with ``recurrent = False``: its unit functions get
+    ``ah`` = 0 and their ``dah`` is never used, and R is a zero matrix that no
+    kernel reads (the host's weight layout wants one).
+    """
+
+    recurrent = False
+    persistent_r_in_shared = False
+
+    #: The candidate activation this instance's kernels use (see :func:`.primitives.candidate_math`).
+    candidate = "linear"
+
+    def device_functions(self, dtype_name):
+        return _candidate_units(type(self), dtype_name, self.candidate)
+
+    @staticmethod
+    def unit_functions(sigmoid, act, act_grad, one, zero):
+        """Define ``forward_unit`` and ``backward_unit`` (see :mod:`.schedules`) with one dtype's math.
+
+        As :meth:`CellAdapter.unit_functions`, with ``sigmoid`` for the gates and
+        the candidate's activation ``act`` and its derivative ``act_grad`` (from
+        its output, :func:`.primitives.candidate_math`).
+        """
+        raise NotImplementedError("this cell gives no unit functions; override unit_functions()")
+
+    def host_weights(self, cell):
+        K, *bias = cell.weights
+        zeros = np.zeros(K.shape[1], dtype=K.dtype)
+        R = np.zeros((K.shape[1] // self.G, K.shape[1]), dtype=K.dtype)
+        return K, R, (bias[0] if bias else zeros), zeros
+
+    def weight_gradients(self, cell, g, dev):
+        return [dev.to_host(g.dK)] + ([dev.to_host(g.db_in)] if cell.use_bias else [])
+
+    def per_step_weight_gradients(self, cell, x, h_prev, dAX, dAH, record):
+        return [np.einsum("tbf,tbg->tfg", x, dAX)] + ([dAX.sum(axis=1)] if cell.use_bias else [])
+
+    def recurrent_weight_gradient(self, dev, fw, dAX, dAH):
+        return None  # no recurrent weight
+
+
 def recurrent_gemm(dev, h0, h_seq, dA, out, col0, col1):
     """out = sum_t h_{t-1}^T dA_t[:, col0:col1] on the device, with h_{-1} = h0.
 
@@ -171,6 +218,27 @@ def _units(adapter_class, dtype_name, gate_name):
     """The unit functions of ``adapter_class`` in ``dtype_name`` with ``gate_name`` gates, made once per process."""
     _, tanh, one, zero = scalar_math(dtype_name)
     return adapter_class.unit_functions(*gate_math(dtype_name, gate_name), tanh, one, zero)
+
+
+@functools.lru_cache(maxsize=None)
+def _candidate_units(adapter_class, dtype_name, candidate):
+    """The unit functions of a :class:`ProjectionCellAdapter` class, made once per dtype and candidate activation."""
+    sigmoid, _, one, zero = scalar_math(dtype_name)
+    return adapter_class.unit_functions(sigmoid, *candidate_math(dtype_name, candidate), one, zero)
+
+
+def per_candidate(adapter_class):
+    """``adapter_for`` of a :class:`ProjectionCellAdapter`: one instance per candidate activation, made on first use."""
+    instances = {}
+
+    def adapter_for(cell):
+        name = cell.activation.name
+        if name not in instances:
+            instances[name] = adapter_class()
+            instances[name].candidate = name if name in CANDIDATE_ACTIVATIONS else "linear"  # others: refused
+        return instances[name]
+
+    return adapter_for
 
 
 def per_gate(adapter_class):

@@ -13,6 +13,8 @@ its first launch.
   kernel comes from here.
 * :func:`gate_math` -- a recurrent activation (sigmoid or a hard sigmoid) and
   its derivative written with its output, for the LSTM's and GRU's gates.
+* :func:`candidate_math` -- a candidate activation (linear, g or tanh) and its
+  derivative written with its output, for minGRU's and minLSTM's candidates.
 * :func:`gemm_kernel` -- a shared-memory tiled ``C (+)= op(A) @ op(B) (+ bias)``
   used for the input projection of all timesteps and for the weight gradients
   when CuPy (cuBLAS) is not installed.
@@ -91,6 +93,46 @@ def gate_math(dtype_name, name):
         return slope if zero < s < one else zero
 
     return gate, gate_grad
+
+
+CANDIDATE_ACTIVATIONS = activations.CANDIDATE_ACTIVATIONS  # what the minGRU and minLSTM kernels implement
+
+
+@functools.lru_cache(maxsize=None)
+def candidate_math(dtype_name, name):
+    """(act, act_grad) device functions: the candidate activation ``name`` and d act/dx from its output y.
+
+    As :mod:`rnnlab.activations`: ``g`` is x + 1/2 for x >= 0 and sigmoid(x) below,
+    so y >= 1/2 exactly where x >= 0.
+    """
+    sigmoid, tanh, one, zero = scalar_math(dtype_name)
+    half = np.dtype(dtype_name).type(0.5)
+    if name == "tanh":
+        @cuda.jit(device=True)
+        def tanh_grad(y):
+            return one - y * y
+
+        return tanh, tanh_grad
+    if name == "g":
+        @cuda.jit(device=True)
+        def g(x):
+            return x + half if x >= zero else sigmoid(x)
+
+        @cuda.jit(device=True)
+        def g_grad(y):
+            return one if y >= half else y * (one - y)
+
+        return g, g_grad
+
+    @cuda.jit(device=True)
+    def linear(x):
+        return x
+
+    @cuda.jit(device=True)
+    def linear_grad(y):
+        return one
+
+    return linear, linear_grad
 
 
 @cuda.jit(device=True)

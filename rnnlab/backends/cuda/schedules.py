@@ -16,6 +16,11 @@ parts: they give dR, db_rec and, through R^T, dL/dh_prev).  It returns the part
 of dL/dh_prev that does not go through R, and dL/dc_prev.  State leaf 1 (c) is
 used only by cells with two state leaves (L = 2, the LSTM).
 
+A cell with no recurrent weight (``recurrent=False``: minGRU, minLSTM, whose
+pre-activations all come from ``x K + b``) runs in the same schedules with the
+products left out: ``ah`` is ``b_rec`` (zeros), R is never read, and dL/dh_prev
+is the unit's direct part alone.
+
 This module turns such a pair into two kinds of kernels; :func:`kernels`
 picks the pair for a launch geometry, and every kernel takes Keras masking
 from :mod:`rnnlab.backends.cuda.masking`.
@@ -71,7 +76,7 @@ def persistent_forward_shared(rows, U, G, itemsize, r_in_shared):
 
 
 @functools.lru_cache(maxsize=None)
-def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared):
+def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared, recurrent=True):
     """One launch for the whole sequence; grid = ceil(B / rows) blocks."""
     nb, zero = _dtype_consts(dtype_name)
 
@@ -102,7 +107,7 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared):
             u = idx - r * U
             sh_h[idx] = s0[0, b0 + r, u]
             sh_c[idx] = s0[L - 1, b0 + r, u]
-        if r_in_shared:
+        if r_in_shared and recurrent:
             for idx in range(tid, U * GU, nt):
                 k = idx // GU
                 sh_R[idx] = R[k, idx - k * GU]
@@ -114,10 +119,11 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared):
                 for r in range(nr):
                     xv[r] = xp[t, b0 + r, j]
                     acc[r] = zero
-                for k in range(U):
-                    w = sh_R[k * GU + j] if r_in_shared else R[k, j]
-                    for r in range(nr):
-                        acc[r] += sh_h[r * U + k] * w
+                if recurrent:
+                    for k in range(U):
+                        w = sh_R[k * GU + j] if r_in_shared else R[k, j]
+                        for r in range(nr):
+                            acc[r] += sh_h[r * U + k] * w
                 for r in range(nr):
                     sh_m[r * GU + j] = acc[r] + b_rec[j]
                     sh_x[r * GU + j] = xv[r]
@@ -162,7 +168,7 @@ def persistent_backward_shared(rows, U, G, itemsize):
 
 
 @functools.lru_cache(maxsize=None)
-def persistent_backward(backward_unit, G, L, dtype_name, separate_dah):
+def persistent_backward(backward_unit, G, L, dtype_name, separate_dah, recurrent=True):
     """One launch for a full sweep, or for all truncated sweeps (spread over gridDim.y).
 
     ``truncate >= T`` is full BPTT: one sweep from T-1 to 0 that picks up every
@@ -244,24 +250,26 @@ def persistent_backward(backward_unit, G, L, dtype_name, separate_dah):
                     sh_direct[idx], sh_dc[idx] = masked_passthrough(keep, dh_direct, dc_prev, dh, dc)
                 cuda.syncthreads()
                 # phase B: dL/dh_prev = direct + dah @ R^T, split over P slices of the gate columns
-                for w in range(tid, P * U, nt):
-                    p = w // U
-                    k = w - p * U
-                    for r in range(nr):
-                        acc[r] = zero
-                    for j in range(p * GU // P, (p + 1) * GU // P):
-                        wv = RT[j, k]
+                if recurrent:
+                    for w in range(tid, P * U, nt):
+                        p = w // U
+                        k = w - p * U
                         for r in range(nr):
-                            acc[r] += sh_da[r * GU + j] * wv
-                    for r in range(nr):
-                        sh_part[(p * rows + r) * U + k] = acc[r]
+                            acc[r] = zero
+                        for j in range(p * GU // P, (p + 1) * GU // P):
+                            wv = RT[j, k]
+                            for r in range(nr):
+                                acc[r] += sh_da[r * GU + j] * wv
+                        for r in range(nr):
+                            sh_part[(p * rows + r) * U + k] = acc[r]
                 cuda.syncthreads()
                 for idx in range(tid, nr * U, nt):
                     r = idx // U
                     k = idx - r * U
                     s = sh_direct[idx]
-                    for p in range(P):
-                        s += sh_part[(p * rows + r) * U + k]
+                    if recurrent:
+                        for p in range(P):
+                            s += sh_part[(p * rows + r) * U + k]
                     sh_dh[idx] = s
                 cuda.syncthreads()
             if first == 0:  # a sweep that stops later ends at a constant state, not the initial one
@@ -280,7 +288,7 @@ def persistent_backward(backward_unit, G, L, dtype_name, separate_dah):
 
 
 @functools.lru_cache(maxsize=None)
-def tiled_forward_step(forward_unit, G, L, dtype_name, tile_rows, tile_units, tile_k):
+def tiled_forward_step(forward_unit, G, L, dtype_name, tile_rows, tile_units, tile_k, recurrent=True):
     """Step ``t``: ``s_out = cell(xp[t], s_in)``.  grid = (ceil(U/TU), ceil(B/TB)), block = (TU, TB)."""
     nb, zero = _dtype_consts(dtype_name)
     TB, TU, KT = tile_rows, tile_units, tile_k
@@ -306,7 +314,7 @@ def tiled_forward_step(forward_unit, G, L, dtype_name, tile_rows, tile_units, ti
         gv = cuda.local.array(MAXG, nb)
         for g in range(G):
             m[g] = zero
-        for k0 in range(0, U, KT):
+        for k0 in range(0, U if recurrent else 0, KT):  # no product without a recurrent weight
             for e in range(tid, TB * KT, nthreads):
                 rr = e // KT
                 k = k0 + e - rr * KT
@@ -349,7 +357,8 @@ def tiled_forward_step(forward_unit, G, L, dtype_name, tile_rows, tile_units, ti
 
 
 @functools.lru_cache(maxsize=None)
-def tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, tile_rows, tile_units, tile_k):
+def tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, tile_rows, tile_units, tile_k,
+                        recurrent=True):
     """Backward step ``t`` of the sweep ``last -> first``; grid and block as the forward step.
 
     The launch for step t first finishes dL/dh_t = direct + da_in @ R^T (da_in
@@ -384,7 +393,7 @@ def tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, tile_rows
         dax = cuda.local.array(MAXG, nb)
         dah = cuda.local.array(MAXG, nb)
         s = zero
-        if t < last:  # uniform over the block
+        if recurrent and t < last:  # uniform over the block
             for j0 in range(0, GU, KT):
                 for e in range(tid, TB * KT, nthreads):
                     rr = e // KT
@@ -444,14 +453,15 @@ def tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, tile_rows
 # -- one cell's kernels ------------------------------------------------------------------
 
 
-def kernels(forward_unit, backward_unit, G, L, separate_dah, dtype_name, geometry):
+def kernels(forward_unit, backward_unit, G, L, separate_dah, dtype_name, geometry, recurrent=True):
     """(forward kernel, backward kernel) of a cell's unit functions, for ``geometry.path``.
 
     ``geometry`` is a :class:`~rnnlab.backends.cuda.launch.LaunchGeometry`; its
     ``r_in_shared`` picks the persistent forward and its ``tiles`` size the tiled ones.
+    ``recurrent=False`` leaves out the products with R (a cell without a recurrent weight).
     """
     if geometry.path == "persistent":
-        return (persistent_forward(forward_unit, G, L, dtype_name, geometry.r_in_shared),
-                persistent_backward(backward_unit, G, L, dtype_name, separate_dah))
-    return (tiled_forward_step(forward_unit, G, L, dtype_name, *geometry.tiles),
-            tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, *geometry.tiles))
+        return (persistent_forward(forward_unit, G, L, dtype_name, geometry.r_in_shared, recurrent),
+                persistent_backward(backward_unit, G, L, dtype_name, separate_dah, recurrent))
+    return (tiled_forward_step(forward_unit, G, L, dtype_name, *geometry.tiles, recurrent),
+            tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, *geometry.tiles, recurrent))

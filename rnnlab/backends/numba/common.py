@@ -40,8 +40,10 @@ __all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "GATE_ACTIVATIONS", "activate"
 REPEAT, ZERO, RAW = 0, 1, 2
 
 #: The activations the kernels implement, by code: SimpleRNN's activation any of them,
-#: the LSTM's and GRU's recurrent activation one of :data:`GATE_ACTIVATIONS`.
-ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "linear": 4, "hard_sigmoid_keras3": 5}
+#: the LSTM's and GRU's recurrent activation one of :data:`GATE_ACTIVATIONS`, and the
+#: candidate activation of minGRU and minLSTM one of ``activations.CANDIDATE_ACTIVATIONS``.
+ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "linear": 4, "hard_sigmoid_keras3": 5,
+                    "g": 6}
 GATE_ACTIVATIONS = activations.GATE_ACTIVATIONS
 
 
@@ -93,6 +95,8 @@ def activate(code, x):
         return min(max(x * type(x)(0.2) + type(x)(0.5), zero), one)
     if code == 5:  # Keras 3's
         return min(max(x / type(x)(6) + type(x)(0.5), zero), one)
+    if code == 6:  # minGRU's and minLSTM's positive g
+        return x + type(x)(0.5) if x >= zero else sigmoid(x)
     return x
 
 
@@ -145,6 +149,8 @@ def output_grad(code, y):
         return type(y)(0.2) if zero < y < one else zero
     if code == 5:
         return type(y)(1 / 6) if zero < y < one else zero
+    if code == 6:  # y >= 1/2 exactly where x >= 0
+        return one if y >= type(y)(0.5) else y * (one - y)
     return one
 
 

@@ -33,6 +33,7 @@ Two measured details: threads (see :data:`THREADS`) and reused memory (see
 """
 
 import contextlib
+import math
 import os
 import sys
 import threading
@@ -106,6 +107,8 @@ def _cells(cell):
 
 def writable(array):
     """C-contiguous and writeable (numba compiles read-only arrays as another type)."""
+    if isinstance(array, np.ndarray) and array.flags.c_contiguous and array.flags.writeable:
+        return array  # the usual case, without np.require's cost on every call
     return np.require(array, requirements=["C", "W"])
 
 
@@ -129,9 +132,10 @@ def over_samples(run_block, batch, steps, R):
     """Run a time loop of ``steps`` steps as ``run_block(b0, b1)`` over blocks of samples.
 
     R is the matrix each step multiplies every sample's state with: its size
-    gives the loop's FLOPs, which decide whether blocks in threads pay.
+    gives the loop's FLOPs, which decide whether blocks in threads pay.  R is
+    None for a cell without one, whose elementwise steps are too cheap to share out.
     """
-    _in_blocks(run_block, batch, steps * 2 * batch * R.size)
+    _in_blocks(run_block, batch, 0 if R is None else steps * 2 * batch * R.size)
 
 
 @contextlib.contextmanager
@@ -167,7 +171,7 @@ class Memory:
 
     def empty(self, shape, dtype):
         shape, dtype = tuple(shape), np.dtype(dtype)
-        if int(np.prod(shape)) * dtype.itemsize < self.MIN_BYTES:
+        if math.prod(shape) * dtype.itemsize < self.MIN_BYTES:  # math.prod: np.prod costs microseconds
             return np.empty(shape, dtype)
         with self._lock:
             for array in self._arrays:
@@ -321,28 +325,47 @@ class CpuAdapter:
         raise NotImplementedError
 
 
-class ProductCellAdapter(CpuAdapter):
-    """A cell whose pre-activations are ``x K + h R (+ b)``: K ``cell.kernel``, R ``cell.recurrent_kernel``.
+class ProjectionCellAdapter(CpuAdapter):
+    """A cell whose pre-activations are ``x K (+ b)`` alone, with no recurrent weight (minGRU, minLSTM).
 
-    Gives the defaults for such cells: R's bytes stream every step, and the
-    weight gradients are ``X^T dA``, ``H_prev^T dA`` and ``sum dA``.
+    The host computes every step's pre-activations before the loop, so the
+    loop is elementwise and streams no weights; the weight gradients are
+    ``X^T dA`` and ``sum dA``, for ``cell.weights`` = [kernel] plus a bias when ``cell.use_bias``.
     """
 
     def streamed_bytes(self, cell):
-        return cell.recurrent_kernel.nbytes
+        return 0
 
     def new_d_pre(self, cell, run):
         return [zeros_like(run.gates)]
 
     def weight_grads(self, cell, run, d_pre, per_step=False):
         dA = d_pre[0]
-        grads = [products(run.x, dA, per_step), products(run.states[0][:-1], dA, per_step)]
+        grads = [products(run.x, dA, per_step)] + self.recurrent_grads(cell, run, dA, per_step)
         if cell.use_bias:
             grads.append(column_sums(dA, per_step))
         return grads
 
+    def recurrent_grads(self, cell, run, dA, per_step):
+        """The gradients of the weights between the kernel and the bias: none here."""
+        return []
+
     def input_grads(self, cell, d_input_pre):
         return project_back(d_input_pre, cell.kernel)
+
+
+class ProductCellAdapter(ProjectionCellAdapter):
+    """A cell whose pre-activations are ``x K + h R (+ b)``: K ``cell.kernel``, R ``cell.recurrent_kernel``.
+
+    As a projection cell, plus R: its bytes stream every step, and its
+    gradient is ``H_prev^T dA``, between the kernel's and the bias's.
+    """
+
+    def streamed_bytes(self, cell):
+        return cell.recurrent_kernel.nbytes
+
+    def recurrent_grads(self, cell, run, dA, per_step):
+        return [products(run.states[0][:-1], dA, per_step)]
 
 
 # -- the backend module interface (see rnnlab.backends) --------------------------------------------

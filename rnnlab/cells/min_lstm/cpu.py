@@ -1,0 +1,102 @@
+"""MinLSTMCell on the CPU: the time loop of ``cell.py``'s equations as ``@njit`` kernels.
+
+The gates and the candidate see only the input, so the host (:mod:`rnnlab.backends.numba.host`,
+through :data:`adapter` below) computes all of them before the loop: ``A = X K + b``,
+one GEMM.  What is left per step is elementwise, with no matrix product:
+``h' = f' h + i' hh`` with f' = f / (f + i), i' = i / (f + i).  After :func:`backward`
+the host forms ``dK = X^T dA``, ``db = sum dA`` and ``dX = dA K^T``, one GEMM each.
+
+The candidate's activation arrives as an integer code
+(:data:`rnnlab.backends.numba.common.ACTIVATION_CODES`), one of
+``activations.CANDIDATE_ACTIVATIONS``, whose derivatives are read off their outputs.
+
+Layouts: T steps, B samples, U units.  Blocks f, i, h~; ``A[t, b, k*U + j]`` is block k of unit j.
+"""
+
+from ... import activations
+from ...backends.numba import common, host
+from ...backends.numba.common import (ACTIVATION_CODES, activate, backward_buffers, emit_step, output_grad,
+                                      output_gradient, sigmoid, step_state_gradient)
+from ...backends.numba.jit import jit
+
+
+@jit(depends=[common])
+def forward(A, H, outputs, mask, output_mode, code, b0, b1):
+    """Run T steps of ``h' = f' h + i' hh`` for samples b0..b1-1.
+
+    A: (T, B, 3U) holds x_t K + b on entry and the raw gates f, i and the candidate hh on exit.
+    H: (T+1, B, U); H[0] holds the initial state, H[t+1] receives the state after step t.
+    outputs: (T, B, U); mask: (T, B) bool.  code: the candidate's activation code.
+    """
+    T = A.shape[0]
+    U = H.shape[2]
+    for t in range(T):
+        for b in range(b0, b1):
+            # 1-D views (loops over views vectorize); the gates overwrite the pre-activations
+            a_f, a_i, a_h = A[t, b, :U], A[t, b, U : 2 * U], A[t, b, 2 * U :]
+            h_prev, h_new = H[t, b], H[t + 1, b]
+            for j in range(U):
+                f = sigmoid(a_f[j])
+                i = sigmoid(a_i[j])
+                hh = activate(code, a_h[j])
+                a_f[j], a_i[j], a_h[j] = f, i, hh
+                h_new[j] = (f * h_prev[j] + i * hh) / (f + i)  # f' h + i' hh
+        emit_step(t, mask, output_mode, H, outputs, b0, b1)
+
+
+@jit(depends=[common])
+def backward(G, H, d_outputs, mask, carry_output, first, last, d_h, dA, state_grad_h, add_output, code, b0, b1):
+    """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``MinLSTMCell.backward`` does one step.
+
+    G: (T, B, 3U) the raw gates f, i and hh.  H: (T+1, B, U) states.  d_outputs: (T, B, U).
+    d_h: (B, U), the gradient on the state after step ``last`` on entry and on
+    the state entering step ``first`` on exit.
+    dA: (T, B, 3U) receives the pre-activation gradients of steps first..last.
+    state_grad_h: (T, B, U) accumulates dL/dh_t (with the output's gradient if ``add_output``).
+    """
+    U = d_h.shape[1]
+    zero, one = d_h.dtype.type(0), d_h.dtype.type(1)
+    d_carry, d_cell_out, d_h_prev = backward_buffers(d_h)
+    for t in range(last, first - 1, -1):
+        output_gradient(t, mask, carry_output, d_outputs, d_carry, d_cell_out, b0, b1)
+        for b in range(b0, b1):
+            keep = mask[t, b]
+            f_, i_, hh_ = G[t, b, :U], G[t, b, U : 2 * U], G[t, b, 2 * U :]
+            da_f, da_i, da_h = dA[t, b, :U], dA[t, b, U : 2 * U], dA[t, b, 2 * U :]
+            h_prev, dh_b, d_out, dh_prev, sg_h = H[t, b], d_h[b], d_cell_out[b], d_h_prev[b], state_grad_h[t, b]
+            for j in range(U):
+                sg_h[j] += (dh_b[j] + d_out[j]) if add_output else dh_b[j]
+                f, i, hh = f_[j], i_[j], hh_[j]
+                f_norm = f / (f + i)
+                i_norm = one - f_norm
+                g = d_out[j] + (dh_b[j] if keep else zero)
+                split = g * (h_prev[j] - hh) * f_norm * i_norm
+                da_f[j] = split * (one - f)
+                da_i[j] = -split * (one - i)
+                da_h[j] = g * i_norm * output_grad(code, hh)
+                dh_prev[j] = g * f_norm  # the only path back to h: no recurrent kernel
+        step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
+
+
+class MinLSTMAdapter(host.ProjectionCellAdapter):
+    """Gates f, i, hh in A (T, B, 3U); state [h]; no recurrent kernel."""
+
+    required_activations = {"activation": activations.CANDIDATE_ACTIVATIONS}
+
+    def forward(self, cell, x, states, mask, mode):
+        T, B, _ = x.shape
+        A = host.project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, 3U)
+        H = host.state_sequence(states[0], T)
+        outputs = host.MEMORY.empty(H[1:].shape, H.dtype)
+        code = ACTIVATION_CODES[cell.activation.name]
+        host.over_samples(lambda b0, b1: forward(A, H, outputs, mask, mode, code, b0, b1), B, T, None)
+        return host.CellRun(x, mask, outputs, [H], A)
+
+    def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
+        code = ACTIVATION_CODES[cell.activation.name]
+        host.over_samples(lambda b0, b1: backward(
+            run.gates, run.states[0], d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
+            state_grads[0], add_output, code, b0, b1), run.x.shape[1], last - first + 1, None)
+
+
+adapter = MinLSTMAdapter()
