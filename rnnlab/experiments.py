@@ -21,6 +21,7 @@ import numpy as np
 from . import optimizers
 from .layers import RNN, Dense
 from .models import Sequential, cell_class
+from .plot._util import new_figure
 from .tasks import copy_memory, copy_memory_baseline
 
 
@@ -36,7 +37,6 @@ class CopyTaskComparison:
         steps: training steps per cell.
         figure: a ``matplotlib.figure.Figure`` with the learning curves, or None.
     """
-
     histories: dict
     baseline: float
     delay: int
@@ -93,9 +93,7 @@ def learning_curves(histories, baseline=None, title=None):
     average over each reporting period) as a solid line.  With a baseline the
     y axis runs from 0 to twice the baseline.
     """
-    from matplotlib.figure import Figure  # imported here: plotting is optional and matplotlib is slow to load
-
-    figure = Figure(figsize=(7, 4), layout="constrained")
+    figure = new_figure((7, 4))
     ax = figure.add_subplot()
     for name, history in histories.items():
         (line,) = ax.plot(history.loss, alpha=0.25, linewidth=0.8)

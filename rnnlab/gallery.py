@@ -11,6 +11,7 @@ import numpy as np
 
 import rnnlab as rl
 from rnnlab import analysis, plot
+from rnnlab.plot._util import new_figure
 
 
 def _two_sines(steps, batch=1):
@@ -36,8 +37,6 @@ def _planar_cell(recurrent):
 
 def phase_portraits():
     """Three 2-unit cells: a contraction, a rotation that settles into a cycle, and two attractors."""
-    from matplotlib.figure import Figure
-
     angle = np.pi / 6
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     cases = [
@@ -45,7 +44,7 @@ def phase_portraits():
         ("rotation: R = 1.3 rot(30 deg)", 1.3 * rotation),
         ("two attractors: R = diag(1.8, 0.5)", np.diag([1.8, 0.5])),
     ]
-    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    fig = new_figure((13, 4.2))
     axes = fig.subplots(1, 3)
     for ax, (title, recurrent) in zip(axes, cases):
         cell = _planar_cell(recurrent)
@@ -58,9 +57,7 @@ def phase_portraits():
 
 def gradient_flow():
     """||dL/dh_t|| for a loss on the last output only: SimpleRNN forgets fastest."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.5, 4), layout="constrained")
+    fig = new_figure((6.5, 4))
     ax = fig.add_subplot()
     x = np.random.default_rng(0).normal(size=(8, 100, 4))
     for name, cell in gradient_flow_cells().items():
@@ -120,12 +117,10 @@ def rate_network(recurrent):
 
 def edge_of_chaos(gains=np.linspace(0.5, 2.0, 13), n=100, steps=400, seed=0):
     """Largest Lyapunov exponent of h' = tanh(g J h) against the gain g: it crosses 0 near g = 1."""
-    from matplotlib.figure import Figure
-
     coupling = np.random.default_rng(seed).normal(0, 1 / np.sqrt(n), size=(n, n))
     largest = [analysis.lyapunov_spectrum(rate_network(g * coupling.T), np.zeros((steps, 1)), discard=100,
                                           n_exponents=1, seed=seed)[0] for g in gains]
-    fig = Figure(figsize=(6, 4), layout="constrained")
+    fig = new_figure((6, 4))
     ax = fig.add_subplot()
     ax.plot(gains, largest, "o-")
     ax.axhline(0, color="gray", linewidth=0.8)

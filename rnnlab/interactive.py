@@ -16,6 +16,7 @@ import rnnlab as rl
 from rnnlab import analysis
 from rnnlab.cells import registry
 from rnnlab.cells.base import BuiltinCell
+from rnnlab.plot._util import new_figure
 
 
 def cells():
@@ -61,8 +62,6 @@ def dynamics(spectral_radius=0.9, gain=1.0, input_amplitude=0.5, cell="SimpleRNN
     last output, against the lag, on a log scale: vanishing below radius 1,
     exploding above it (for SimpleRNN).  Pass ``fig`` to redraw in place.
     """
-    from matplotlib.figure import Figure
-
     rnn_cell = make_cell(cell, units, spectral_radius, gain, seed=seed)
     x = drive(steps, input_amplitude, seed=seed)
     y, tape = rl.bptt.forward(rl.RNN(rnn_cell), x)
@@ -71,7 +70,7 @@ def dynamics(spectral_radius=0.9, gain=1.0, input_amplitude=0.5, cell="SimpleRNN
     norms = analysis.gradient_norms(grads)[::-1]  # index = lag back from the loss
 
     if fig is None:
-        fig = Figure(figsize=(11, 3.8), layout="constrained")
+        fig = new_figure((11, 3.8))
     fig.clear()
     left, right = fig.subplots(1, 2)
     left.plot(states[:, :6], linewidth=1.2)
@@ -84,8 +83,6 @@ def dynamics(spectral_radius=0.9, gain=1.0, input_amplitude=0.5, cell="SimpleRNN
 
 def edge_of_chaos(gain=1.0, units=100, steps=300, seed=0, fig=None):
     """The rate network h' = tanh(g J h) for one gain: trajectories and the largest Lyapunov exponent."""
-    from matplotlib.figure import Figure
-
     coupling = np.random.default_rng(seed).normal(0, 1 / np.sqrt(units), size=(units, units))
     cell = registry.cell_class("SimpleRNN")(units, use_bias=False, dtype="float64", seed=seed)
     cell.build((None, 1))
@@ -95,7 +92,7 @@ def edge_of_chaos(gain=1.0, units=100, steps=300, seed=0, fig=None):
     exponent = analysis.lyapunov_spectrum(cell, np.zeros((steps, 1)), discard=steps // 4, n_exponents=1,
                                           seed=seed)[0]
     if fig is None:
-        fig = Figure(figsize=(7, 3.8), layout="constrained")
+        fig = new_figure((7, 3.8))
     fig.clear()
     ax = fig.add_subplot()
     ax.plot(states[:, :8], linewidth=1)
