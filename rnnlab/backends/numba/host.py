@@ -46,7 +46,7 @@ from ...cells import registry
 from ...cells.stacked import StackedRNNCells
 from ...types import Gradients, truncated_sweeps
 from .blas import gemm, one_blas_thread
-from .common import RAW, REPEAT, ZERO
+from .common import ACTIVATION_CODES, RAW, REPEAT, ZERO
 
 
 #: Threads, two ways; each call of the backend picks one, for all its work.
@@ -352,6 +352,37 @@ class ProjectionCellAdapter(CpuAdapter):
 
     def input_grads(self, cell, d_input_pre):
         return project_back(d_input_pre, cell.kernel)
+
+
+class CandidateLoopsAdapter(ProjectionCellAdapter):
+    """A projection cell with one state h, run by a room's two ``@jit`` loops (minGRU, minLSTM).
+
+    ``CandidateLoopsAdapter(forward, backward)`` takes the loops
+    ``forward(A, H, outputs, mask, output_mode, code, b0, b1)`` and
+    ``backward(G, H, d_outputs, mask, carry_output, first, last, d_h, dA, state_grad_h, add_output, code, b0, b1)``,
+    where A (T, B, G) holds the projection and ``code`` is the candidate activation's
+    (:data:`rnnlab.backends.numba.common.ACTIVATION_CODES`).
+    """
+
+    required_activations = {"activation": activations.CANDIDATE_ACTIVATIONS}
+
+    def __init__(self, forward_loop, backward_loop):
+        self.forward_loop, self.backward_loop = forward_loop, backward_loop
+
+    def forward(self, cell, x, states, mask, mode):
+        T, B, _ = x.shape
+        A = project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, G)
+        H = state_sequence(states[0], T)
+        outputs = MEMORY.empty(H[1:].shape, H.dtype)
+        code = ACTIVATION_CODES[cell.activation.name]
+        over_samples(lambda b0, b1: self.forward_loop(A, H, outputs, mask, mode, code, b0, b1), B, T, None)
+        return CellRun(x, mask, outputs, [H], A)
+
+    def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
+        code = ACTIVATION_CODES[cell.activation.name]
+        over_samples(lambda b0, b1: self.backward_loop(
+            run.gates, run.states[0], d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
+            state_grads[0], add_output, code, b0, b1), run.x.shape[1], last - first + 1, None)
 
 
 class ProductCellAdapter(ProjectionCellAdapter):

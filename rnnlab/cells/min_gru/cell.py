@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from ... import activations, initializers, validation
-from ...contract import AbstractRNNCell
+from ... import activations
+from ..projection import ProjectionCell
 
 
-class MinGRUCell(AbstractRNNCell):
+class MinGRUCell(ProjectionCell):
     """minGRU from Feng, Tung, Ahmed, Bengio and Hajimirsadeghi, "Were RNNs All We Needed?" (2024).
 
     The GRU without its reset gate, and with an update gate and a candidate
@@ -40,42 +40,13 @@ class MinGRUCell(AbstractRNNCell):
         dtype: ``"float32"`` (default) or ``"float64"``.
     """
 
-    output_state_index = 0  # the output is the state h
     gate_names = ("z", "hh")  # hh is the candidate h~
-
-    def __init__(self, units, activation="linear", use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", **kwargs):
-        super().__init__(**kwargs)
-        self.units = validation.units(units)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-
-    @property
-    def state_size(self):
-        return self.units
-
-    @property
-    def output_size(self):
-        return self.units
-
-    def build(self, input_shape):
-        self.add_weight("kernel", (input_shape[-1], 2 * self.units), self.kernel_initializer)
-        if self.use_bias:
-            self.add_weight("bias", (2 * self.units,), self.bias_initializer)
-
-    def call(self, inputs, states):
-        output, new_states, _ = self.forward(inputs, states)
-        return output, new_states
 
     def forward(self, inputs, states):
         """inputs (B, in), states [h (B, U)] -> h', [h'], cache with the gates z and hh."""
         u = self.units
         h = states[0]
-        a = inputs @ self.kernel  # (B, 2U)
-        if self.use_bias:
-            a = a + self.bias
+        a = self.projection(inputs)  # (B, 2U)
         z = activations.sigmoid(a[:, :u])
         hh = self.activation(a[:, u:])
         h_new = (1 - z) * h + z * hh
@@ -97,21 +68,4 @@ class MinGRUCell(AbstractRNNCell):
         g = d_output + d_new_states[0]  # (B, U)
         d_a = np.concatenate([g * (hh - h) * z * (1 - z),
                               g * z * self.activation.grad(cache["a"][:, u:], hh)], axis=1)  # (B, 2U)
-        d_weights = [cache["inputs"].T @ d_a]
-        if self.use_bias:
-            d_weights.append(d_a.sum(axis=0))
-        return d_a @ self.kernel.T, [g * (1 - z)], d_weights
-
-    def get_config(self):
-        return {
-            "units": self.units,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            **self._base_config(),
-        }
-
-    def __repr__(self):
-        built = f"input_size={self.input_size}" if self.built else "unbuilt"
-        return f"{type(self).__name__}(units={self.units}, activation={self.activation.name!r}, dtype={self.dtype!r}, {built})"
+        return d_a @ self.kernel.T, [g * (1 - z)], self.weight_grads(cache["inputs"], d_a)

@@ -13,9 +13,8 @@ The candidate's activation arrives as an integer code
 Layouts: T steps, B samples, U units.  Blocks z, h~; ``A[t, b, k*U + j]`` is block k of unit j.
 """
 
-from ... import activations
 from ...backends.numba import common, host
-from ...backends.numba.common import (ACTIVATION_CODES, activate, backward_buffers, emit_step, output_grad,
+from ...backends.numba.common import (activate, backward_buffers, emit_step, output_grad,
                                       output_gradient, sigmoid, step_state_gradient)
 from ...backends.numba.jit import jit
 
@@ -72,25 +71,4 @@ def backward(G, H, d_outputs, mask, carry_output, first, last, d_h, dA, state_gr
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
 
 
-class MinGRUAdapter(host.ProjectionCellAdapter):
-    """Gates z, hh in A (T, B, 2U); state [h]; no recurrent kernel."""
-
-    required_activations = {"activation": activations.CANDIDATE_ACTIVATIONS}
-
-    def forward(self, cell, x, states, mask, mode):
-        T, B, _ = x.shape
-        A = host.project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, 2U)
-        H = host.state_sequence(states[0], T)
-        outputs = host.MEMORY.empty(H[1:].shape, H.dtype)
-        code = ACTIVATION_CODES[cell.activation.name]
-        host.over_samples(lambda b0, b1: forward(A, H, outputs, mask, mode, code, b0, b1), B, T, None)
-        return host.CellRun(x, mask, outputs, [H], A)
-
-    def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
-        code = ACTIVATION_CODES[cell.activation.name]
-        host.over_samples(lambda b0, b1: backward(
-            run.gates, run.states[0], d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
-            state_grads[0], add_output, code, b0, b1), run.x.shape[1], last - first + 1, None)
-
-
-adapter = MinGRUAdapter()
+adapter = host.CandidateLoopsAdapter(forward, backward)
