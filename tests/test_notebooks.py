@@ -15,7 +15,9 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").g
 
 
 def test_all_eight_notebooks_exist():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07", "08"]
+    numbers = [p.name[:2] for p in NOTEBOOKS]
+    assert [n for n in numbers if n <= "08"] == ["01", "02", "03", "04", "05", "06", "07", "08"]
+    assert set(numbers) <= {"01", "02", "03", "04", "05", "06", "07", "08", "11"}  # 11: the sweeps notebook
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

@@ -16,8 +16,9 @@ The engine is Dask distributed::
 ``rl.sweep`` is this package, and calling it calls :func:`rnnlab.sweep.run.sweep`.
 The modules: :mod:`~rnnlab.sweep.grid` (points and task keys),
 :mod:`~rnnlab.sweep.store` (the folder of finished tasks),
-:mod:`~rnnlab.sweep.run` (the client's loop and the workers' task) and
-:mod:`~rnnlab.sweep.results`.  The guide is ``docs/sweeps.md``.
+:mod:`~rnnlab.sweep.run` (the client's loop and the workers' task),
+:mod:`~rnnlab.sweep.results` and :mod:`~rnnlab.sweep.studies` (two ready-made population studies,
+``rl.sweep.edge_of_chaos`` and ``rl.sweep.trained_population``).  The guide is ``docs/sweeps.md``.
 
 It needs the optional "sweep" extra: ``pip install 'rnnlab[sweep]'`` (dask,
 distributed and pandas).  ``import rnnlab`` does not import it: ``rl.sweep``
@@ -38,8 +39,10 @@ except ImportError as error:
 from .results import SweepResult, TaskError
 from .run import WORKER_ENV, local_cluster, sweep
 from .store import CorruptEntry, Store
+from .studies import StudyResult, edge_of_chaos, trained_population
 
-__all__ = ["sweep", "local_cluster", "SweepResult", "TaskError", "Store", "CorruptEntry", "WORKER_ENV"]
+__all__ = ["sweep", "local_cluster", "SweepResult", "TaskError", "Store", "CorruptEntry", "WORKER_ENV",
+           "edge_of_chaos", "trained_population", "StudyResult"]
 
 
 class _CallableModule(types.ModuleType):
