@@ -1,6 +1,7 @@
 """rnnlab: read, run, watch and differentiate recurrent neural network cells."""
 
-from . import activations, analysis, bptt, ensemble, initializers, losses, nest, optimizers, plot, tasks, train
+from . import (activations, analysis, bptt, constraints, ensemble, initializers, losses, nest, optimizers, plot,
+               regularizers, tasks, train)
 from .cells import *  # noqa: F403, every declared cell (rnnlab.cells.__all__)
 from .contract import AbstractRNNCell
 from .io import load, save

@@ -47,34 +47,40 @@ from .types import BidirectionalTape, Gradients, Tape
 # -- forward ---------------------------------------------------------------------
 
 
-def forward(layer, x, initial_state=None, mask=None, constants=None):
+def forward(layer, x, initial_state=None, mask=None, constants=None, training=None, dropout_mask=None,
+            recurrent_dropout_mask=None):
     """Run ``layer`` like ``layer(x, ...)`` and return ``(y, tape)``.
 
     ``y`` is exactly what the call returns (a list with ``return_state``).  A
-    stateful layer advances its states as a normal call would.
+    stateful layer advances its states as a normal call would.  With
+    ``training=True`` the cell's dropout acts, and ``tape.dropout`` keeps the
+    call's masks (drawn, or the explicit ``dropout_mask`` (B, F) and
+    ``recurrent_dropout_mask`` (B, U)), so the backward pass is exact.
     """
     if isinstance(layer, Bidirectional):
-        return _forward_bidirectional(layer, x, initial_state, mask, constants)
+        if dropout_mask is not None or recurrent_dropout_mask is not None:
+            raise ValueError("explicit dropout masks are for an RNN layer; each direction of a "
+                             "Bidirectional layer draws its own")
+        return _forward_bidirectional(layer, x, initial_state, mask, constants, training)
     if not isinstance(layer, RNN):
         raise TypeError(f"bptt.forward takes an RNN or Bidirectional layer, got {type(layer).__name__}")
     _require_backward(layer.cell)
-    run = layer.prepare(x, initial_state, mask, constants)
-    backend = backends.resolve(layer.backend, layer.cell, run.constants is not None)
+    run = layer.prepare(x, initial_state, mask, constants, training, dropout_mask, recurrent_dropout_mask)
+    backend = run.backend
     outputs, final_states, record = backends.run(layer, run, record=True)
     y = layer.finish(run, outputs, final_states)
     return y, Tape(layer, run, outputs, final_states, record, backend)
 
 
-def _forward_bidirectional(layer, x, initial_state, mask, constants):
+def _forward_bidirectional(layer, x, initial_state, mask, constants, training):
     for inner in layer.layers:
         _require_backward(inner.cell)
-    runs = layer.prepare(x, initial_state, mask, constants)
+    runs = layer.prepare(x, initial_state, mask, constants, training)
     scans = [backends.run(inner, run, record=True) for inner, run in zip(layer.layers, runs)]
     # Only now that both directions have run may a stateful layer advance its states.
     results = [inner.finish(run, outputs, final_states)
                for inner, run, (outputs, final_states, _) in zip(layer.layers, runs, scans)]
-    tapes = [Tape(inner, run, outputs, final_states, record,
-                  backends.resolve(inner.backend, inner.cell, run.constants is not None))
+    tapes = [Tape(inner, run, outputs, final_states, record, run.backend)
              for inner, run, (outputs, final_states, record) in zip(layer.layers, runs, scans)]
     return layer.merge(*results), BidirectionalTape(layer, *tapes, *results)
 

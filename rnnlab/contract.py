@@ -31,6 +31,7 @@ import re
 import numpy as np
 
 from . import initializers, nest, validation
+from .types import DropoutMasks
 
 _CELL_CLASSES = {}
 
@@ -137,6 +138,7 @@ class Weighted:
         self.seed = seed
         self._rng = validation.generator(seed)
         self._weight_names = []
+        self._weight_rules = {}  # weight name -> (regularizer, constraint), either None
         self.built = False
         self.input_size = None
 
@@ -163,6 +165,31 @@ class Weighted:
     def weights(self):
         """The weight arrays themselves (not copies), in ``get_weights`` order."""
         return [getattr(self, name) for name in self._weight_names]
+
+    # -- regularizers and constraints (rnnlab.regularizers, rnnlab.constraints) --------
+
+    def set_weight_rules(self, name, regularizer=None, constraint=None):
+        """Give the weight ``name`` a regularizer (a penalty on the loss) and a constraint (after each update)."""
+        self._weight_rules = {**self._weight_rules, name: (regularizer, constraint)}  # a new dict: copies share none
+
+    def weight_rules(self):
+        """``(regularizer, constraint)`` for each of :attr:`weights`, in order; None where there is none."""
+        return [self._weight_rules.get(name, (None, None)) for name in self._weight_names]
+
+    @property
+    def losses(self):
+        """The current penalty of each regularized weight, as in Keras: a list of floats."""
+        return [rule[0].penalty(w) for w, rule in zip(self.weights, self.weight_rules()) if rule[0] is not None]
+
+    def regularization_gradients(self):
+        """d(sum of :attr:`losses`)/d(weight) for each of :attr:`weights` (zeros where unregularized)."""
+        return [np.zeros_like(w) if rule[0] is None else rule[0].gradient(w)
+                for w, rule in zip(self.weights, self.weight_rules())]
+
+    def constrained(self, weights):
+        """``weights`` (a list aligned with :attr:`weights`) with each weight's constraint applied."""
+        return [w if rule[1] is None else np.asarray(rule[1](w), dtype=w.dtype)
+                for w, rule in zip(weights, self.weight_rules())]
 
     @property
     def weight_names(self):
@@ -210,7 +237,7 @@ class Weighted:
         clone = copy.copy(self)
         for name in self._weight_names:
             clone.__dict__.pop(name, None)
-        clone._weight_names = []
+        clone._weight_names, clone._weight_rules = [], {}
         clone.seed, clone._rng = seed, np.random.default_rng(seed)
         clone.built, clone.input_size = False, None
         return clone
@@ -248,6 +275,40 @@ class AbstractRNNCell(Weighted):
 
     #: Names of the cache entries that :mod:`rnnlab.bptt` shows as gates on the tape.
     gate_names = ()
+
+    #: Whether ``call`` and ``forward`` take ``dropout=`` masks (:class:`rnnlab.types.DropoutMasks`).
+    #: Cells that do have the rates ``dropout`` and ``recurrent_dropout``, as in tf.keras 2.
+    takes_dropout = False
+    dropout = 0.0
+    recurrent_dropout = 0.0
+
+    def dropout_masks(self, batch_size, features, training, inputs=None, recurrent=None):
+        """The :class:`~rnnlab.types.DropoutMasks` of one layer call, or None for no dropout.
+
+        As tf.keras 2: only with ``training=True``, one input mask (B, F) when
+        ``dropout > 0`` and one recurrent mask (B, U) when ``recurrent_dropout > 0``,
+        each entry 0 with probability ``rate`` and 1 / (1 - rate) otherwise, drawn from
+        the cell's seeded generator.  ``inputs`` and ``recurrent``: explicit masks
+        (checked arrays, for tests and golden files) used instead of drawn ones.
+        """
+        if training is not True:
+            if inputs is not None or recurrent is not None:
+                raise ValueError("explicit dropout masks are applied only with training=True, as dropout is")
+            return None
+        if (inputs is not None or recurrent is not None) and not self.takes_dropout:
+            raise ValueError(f"{type(self).__name__} takes no dropout masks")
+
+        def draw(rate, size):
+            keep = self._rng.random((batch_size, size)) >= rate
+            return (keep / (1.0 - rate)).astype(self.dtype)
+
+        if inputs is None and self.dropout > 0:
+            inputs = draw(self.dropout, features)
+        if recurrent is None and self.recurrent_dropout > 0:
+            recurrent = draw(self.recurrent_dropout, nest.flatten(self.state_size)[0])
+        if inputs is None and recurrent is None:
+            return None
+        return DropoutMasks(inputs, recurrent)
 
     @property
     def state_size(self):

@@ -86,6 +86,19 @@ class RNN:
         self.cell.set_weights(weights)
 
     @property
+    def losses(self):
+        """The cell's regularization penalties, a list of floats (see :mod:`rnnlab.regularizers`)."""
+        return self.cell.losses
+
+    def regularization_gradients(self):
+        """The penalties' gradients, a list aligned with :meth:`get_weights`."""
+        return self.cell.regularization_gradients()
+
+    def constrained(self, weights):
+        """``weights`` (aligned with :meth:`get_weights`) with the cell's constraints applied."""
+        return self.cell.constrained(weights)
+
+    @property
     def input_size(self):
         return self.cell.input_size
 
@@ -97,29 +110,37 @@ class RNN:
 
     # -- running ---------------------------------------------------------------
 
-    def __call__(self, inputs, initial_state=None, mask=None, constants=None):
+    def __call__(self, inputs, initial_state=None, mask=None, training=None, constants=None,
+                 dropout_mask=None, recurrent_dropout_mask=None):
         """Run the layer.  Returns y, or ``[y, *final_states]`` with ``return_state``
         (the states nested per cell for stacked cells, see :meth:`nested_states`).
 
         y is (B, T, O) with ``return_sequences`` ((T, B, O) if ``time_major``), else (B, O).
+        training: with True, a cell's ``dropout`` and ``recurrent_dropout`` act (one
+        mask each per call, see :class:`rnnlab.types.DropoutMasks`); otherwise they do nothing.
         constants: a list of (B, ...) arrays passed to the cell at every step, for a
         cell whose ``call`` takes ``constants`` (as in tf.keras 2; the python loop runs it).
+        dropout_mask (B, F), recurrent_dropout_mask (B, U): explicit masks used instead
+        of drawn ones, with ``training=True`` (for tests and golden files).
         """
-        run = self.prepare(inputs, initial_state, mask, constants)
+        run = self.prepare(inputs, initial_state, mask, constants, training, dropout_mask, recurrent_dropout_mask)
         outputs, final_states = backends.run(self, run)
         return self.finish(run, outputs, final_states)
 
-    def prepare(self, inputs, initial_state=None, mask=None, constants=None):
+    def prepare(self, inputs, initial_state=None, mask=None, constants=None, training=None,
+                dropout_mask=None, recurrent_dropout_mask=None):
         """:meth:`check_call`, then build the cell for the inputs' features.
 
         Returns a :class:`SequenceRun` with the inputs in processing order.
         """
-        run = self.check_call(inputs, initial_state, mask, constants)
+        run = self.check_call(inputs, initial_state, mask, constants, training, dropout_mask, recurrent_dropout_mask)
         self.cell.ensure_built((None, run.inputs.shape[-1]))
         return run
 
-    def check_call(self, inputs, initial_state=None, mask=None, constants=None):
-        """Check every argument of a call, and that the backend can run the cell; change nothing.
+    def check_call(self, inputs, initial_state=None, mask=None, constants=None, training=None,
+                   dropout_mask=None, recurrent_dropout_mask=None):
+        """Check every argument of a call, and that the backend can run the cell; change nothing
+        but the cell's random generator, which draws the dropout masks last.
 
         Returns a :class:`SequenceRun` with the inputs in processing order.
         """
@@ -127,8 +148,18 @@ class RNN:
                                 self.time_major)  # (B, T, F)
         batch, time, features = x.shape
         constants = validation.constants(constants, self.cell, batch, self.dtype)
+        if training is not None and not isinstance(training, (bool, np.bool_)):
+            raise TypeError(f"training must be True, False or None, got {training!r}")
+        training = None if training is None else bool(training)
+        if dropout_mask is not None:
+            dropout_mask = validation.dropout_mask(dropout_mask, "dropout_mask", (batch, features), self.dtype)
+        if recurrent_dropout_mask is not None:
+            units = nest.flatten(self.cell.state_size)[0]
+            recurrent_dropout_mask = validation.dropout_mask(recurrent_dropout_mask, "recurrent_dropout_mask",
+                                                             (batch, units), self.dtype)
+        recurrent_dropout = training is True and (recurrent_dropout_mask is not None or self.cell.recurrent_dropout > 0)
         # refuse an impossible backend before building anything
-        backend = backends.resolve(self.backend, self.cell, constants is not None)
+        backend = backends.resolve(self.backend, self.cell, constants is not None, recurrent_dropout)
         mask = validation.mask(mask, batch, time, self.time_major)  # (B, T)
         if initial_state is not None:
             states = validation.flat_states(initial_state, self.cell.state_size, batch, self.dtype,
@@ -147,7 +178,8 @@ class RNN:
         if self.go_backwards:
             x_steps = x_steps[::-1]
             mask_steps = None if mask_steps is None else mask_steps[::-1]
-        return SequenceRun(x_steps, [s.copy() for s in states], mask_steps, constants, backend)
+        dropout = self.cell.dropout_masks(batch, features, training, dropout_mask, recurrent_dropout_mask)
+        return SequenceRun(x_steps, [s.copy() for s in states], mask_steps, constants, backend, dropout)
 
     def finish(self, run, outputs, final_states):
         """Shape the outputs (T, B, O) (or (T, B, *dims)) as the options ask and update stateful states."""
@@ -291,6 +323,17 @@ class Bidirectional:
     def get_weights(self):
         return self.forward_layer.get_weights() + self.backward_layer.get_weights()
 
+    @property
+    def losses(self):
+        return self.forward_layer.losses + self.backward_layer.losses
+
+    def regularization_gradients(self):
+        return self.forward_layer.regularization_gradients() + self.backward_layer.regularization_gradients()
+
+    def constrained(self, weights):
+        count = len(self.forward_layer.weights)
+        return self.forward_layer.constrained(weights[:count]) + self.backward_layer.constrained(weights[count:])
+
     def set_weights(self, weights):
         count = len(self.forward_layer.weights)
         if not isinstance(weights, (list, tuple)) or len(weights) != count + len(self.backward_layer.weights):
@@ -326,21 +369,22 @@ class Bidirectional:
         """``(forward_layer, backward_layer)``."""
         return self.forward_layer, self.backward_layer
 
-    def prepare(self, inputs, initial_state=None, mask=None, constants=None):
+    def prepare(self, inputs, initial_state=None, mask=None, constants=None, training=None):
         """Check both directions' arguments, then build both: ``(forward run, backward run)``.
 
         Nothing is built unless both halves pass, so a failed call changes nothing.
-        Both directions get the same ``constants``, as in tf.keras 2.
+        Both directions get the same ``constants``, as in tf.keras 2, and each draws
+        its own dropout masks with ``training=True``.
         """
         forward_state, backward_state = self.split_initial_state(initial_state)
-        runs = (self.forward_layer.check_call(inputs, forward_state, mask, constants),
-                self.backward_layer.check_call(inputs, backward_state, mask, constants))
+        runs = (self.forward_layer.check_call(inputs, forward_state, mask, constants, training),
+                self.backward_layer.check_call(inputs, backward_state, mask, constants, training))
         for inner, run in zip(self.layers, runs):
             inner.cell.ensure_built((None, run.inputs.shape[-1]))
         return runs
 
-    def __call__(self, inputs, initial_state=None, mask=None, constants=None):
-        runs = self.prepare(inputs, initial_state, mask, constants)
+    def __call__(self, inputs, initial_state=None, mask=None, training=None, constants=None):
+        runs = self.prepare(inputs, initial_state, mask, constants, training)
         scans = [backends.run(inner, run) for inner, run in zip(self.layers, runs)]
         # Only now that both directions have run may a stateful layer advance its states.
         results = [inner.finish(run, *scan) for inner, run, scan in zip(self.layers, runs, scans)]

@@ -153,16 +153,19 @@ class Sequential:
         For a classifier these are the logits; ``rnnlab.losses.softmax`` turns them into probabilities.
         """
         h = x
-        for layer in self.layers:
-            h = layer(h)
-        return h
+        for layer in self.recurrent_layers:
+            h = layer(h, training=False)
+        return self.readout(h)
 
-    def forward(self, x):
-        """Like :meth:`predict`, but keep what the backward pass needs: ``(outputs, tapes, dense_cache)``."""
+    def forward(self, x, training=False):
+        """Like :meth:`predict`, but keep what the backward pass needs: ``(outputs, tapes, dense_cache)``.
+
+        With ``training=True`` the cells' dropout acts (each tape keeps its masks).
+        """
         tapes = []
         h = x
         for layer in self.recurrent_layers:
-            h, tape = bptt.forward(layer, h)
+            h, tape = bptt.forward(layer, h, training=training)
             tapes.append(tape)
         outputs, dense_cache = self.readout.forward(h)
         return outputs, tapes, dense_cache
@@ -177,12 +180,32 @@ class Sequential:
             d_h = grads.inputs  # the gradient on the output sequence of the layer below
         return [g for grads in layer_grads for g in grads]
 
-    def loss_and_gradients(self, x, y, mask=None):
-        """The minibatch loss and dL/d(weights), a list aligned with ``get_weights()``; nothing changes."""
+    def loss_and_gradients(self, x, y, mask=None, training=False):
+        """The minibatch loss and dL/d(weights), a list aligned with ``get_weights()``; no weights change.
+
+        The loss includes the layers' regularization penalties (:attr:`losses`) and
+        the gradients theirs, as in Keras.  ``training=True`` turns dropout on.
+        """
         x, y, mask = self.check_data(x, y, mask)
-        outputs, tapes, dense_cache = self.forward(x)
+        outputs, tapes, dense_cache = self.forward(x, training)
         loss, d_outputs = self.loss_fn(outputs, y, mask)
-        return loss, self.backward(tapes, dense_cache, d_outputs)
+        grads = self.backward(tapes, dense_cache, d_outputs)
+        penalty_grads = [g for layer in self.layers for g in layer.regularization_gradients()]
+        return loss + sum(self.losses), [g + p for g, p in zip(grads, penalty_grads)]
+
+    @property
+    def losses(self):
+        """Every layer's regularization penalty, a list of floats (empty without regularizers)."""
+        return [penalty for layer in self.layers for penalty in layer.losses]
+
+    def constrained(self, weights):
+        """``weights`` (aligned with :meth:`get_weights`) with every layer's constraints applied."""
+        result, start = [], 0
+        for layer in self.layers:
+            count = len(layer.weights)
+            result += layer.constrained(weights[start : start + count])
+            start += count
+        return result
 
     def train_step(self, x, y, mask=None):
         """One optimizer update on one minibatch.
@@ -192,9 +215,10 @@ class Sequential:
         The update is all or nothing: if anything fails (bad shapes, NaN), the
         weights and the optimizer's state are left as they were.
         """
-        loss, grads = self.loss_and_gradients(x, y, mask)
+        loss, grads = self.loss_and_gradients(x, y, mask, training=True)
         saved = copy.deepcopy(vars(self.optimizer))  # its moments and step count, in case the update is refused
-        new_weights = self.optimizer.apply(self.get_weights(), grads)
+        # the constraints act after the optimizer step, as in Keras
+        new_weights = self.constrained(self.optimizer.apply(self.get_weights(), grads))
         try:
             self.set_weights(new_weights)  # refuses NaN or inf weights, changing nothing
         except (ValueError, TypeError):
@@ -206,7 +230,7 @@ class Sequential:
         """``{"loss": L}``, plus ``"accuracy"`` for a classifier, on (x, y) without training."""
         x, y, mask = self.check_data(x, y, mask)
         outputs = self.predict(x)
-        result = {"loss": self.loss_fn(outputs, y, mask)[0]}
+        result = {"loss": self.loss_fn(outputs, y, mask)[0] + sum(self.losses)}  # penalties included, as in Keras
         if self.is_classifier:
             result["accuracy"] = losses.accuracy(outputs, y, mask)
         return result

@@ -31,14 +31,48 @@ class SequenceRun:
         constants: list of (B, ...) arrays the cell sees at every step, or None.
         backend: the backend chosen for the call (``"python"``, ``"numba"``, ``"cuda"``), or None
             to let :func:`rnnlab.backends.run` choose.
+        dropout: the call's :class:`DropoutMasks`, or None (no dropout: ``training`` not True, or rates 0).
     """
 
-    def __init__(self, inputs, initial_states, mask, constants=None, backend=None):
+    def __init__(self, inputs, initial_states, mask, constants=None, backend=None, dropout=None):
         self.inputs = inputs
         self.initial_states = initial_states
         self.mask = mask
         self.constants = constants
         self.backend = backend
+        self.dropout = dropout
+
+
+class DropoutMasks:
+    """The dropout masks of one layer call, the same at every step (tf.keras 2's default).
+
+    Attributes:
+        inputs: (B, F) or None.  It multiplies the inputs x_t before the kernel
+            product x_t K, at every step.
+        recurrent: (B, U) or None.  It multiplies the previous output h_{t-1} before the
+            recurrent product h_{t-1} R, at every step (tf.keras 2 then runs
+            ``implementation=1``, whose per-gate masks are all this one here).
+
+    Entries are 0 (dropped) or 1 / (1 - rate) (kept).  A :class:`Tape` keeps them, so BPTT is exact.
+    """
+
+    def __init__(self, inputs=None, recurrent=None):
+        self.inputs, self.recurrent = inputs, recurrent
+
+    def __repr__(self):
+        shape = lambda m: None if m is None else m.shape
+        return f"DropoutMasks(inputs={shape(self.inputs)}, recurrent={shape(self.recurrent)})"
+
+
+def input_dropout(x, dropout):
+    """x (T, B, F) times the input dropout mask (B, F) at every step, or x itself without one.
+
+    For the kernel backends' hosts: a built-in cell sees its inputs only through
+    x K, so masking x before the projection is exactly the cell's ``(x * m_x) @ K``,
+    and the same product maps the gradient of the masked inputs back to the
+    inputs'.  Recurrent masks never reach the kernels (see :func:`rnnlab.backends.resolve`).
+    """
+    return x if dropout is None or dropout.inputs is None else x * dropout.inputs
 
 
 class Record(Protocol):
@@ -68,6 +102,7 @@ class Tape:
         final_states: flat list of (B, size), like ``initial_states``.
         record: the backend's :class:`Record`.
         backend: the name of the backend that ran ("python", "numba", "cuda").
+        dropout: the call's :class:`DropoutMasks`, or None.
     """
 
     def __init__(self, layer, sequence_run, outputs, final_states, record, backend):
@@ -76,6 +111,7 @@ class Tape:
         self.mask = sequence_run.mask
         self.initial_states = sequence_run.initial_states
         self.constants = sequence_run.constants
+        self.dropout = sequence_run.dropout
         self.outputs = outputs
         self.final_states = final_states
         self.record = record

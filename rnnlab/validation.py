@@ -284,3 +284,20 @@ def booleans(array, name):
     if array.dtype.kind != "b" and not np.isin(array, (0, 1)).all():
         raise ValueError(f"{name} must hold only 0/1 (or True/False) values")
     return array.astype(bool)
+
+
+def rate(value, name):
+    """A dropout rate: a real number in [0, 1), else a ValueError (tf.keras 2 clips; rnnlab refuses)."""
+    value = real(value, name)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be a rate in [0, 1), got {value!r}")
+    return value
+
+
+def dropout_mask(value, name, shape, dtype):
+    """An explicit dropout mask: a finite float array of exactly ``shape`` ((B, F) or (B, U))."""
+    array = float_array(value, name, dtype)
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape (batch, {'features' if 'recurrent' not in name else 'units'}) = "
+                         f"{tuple(shape)}, got {array.shape}")
+    return array

@@ -29,17 +29,31 @@ def affine(x, W, column):
     return sum(float(x[k]) * float(W[k, column]) for k in range(len(x)))
 
 
-def simple_rnn_step(x, h, K, R, b, act="tanh"):
-    """One sample: h'[j] = act(sum_k x[k] K[k,j] + sum_k h[k] R[k,j] + b[j])."""
+def dropped(values, mask):
+    """values[k] * mask[k] (a dropout mask of one sample), or the values themselves without one."""
+    return values if mask is None else [float(v) * float(m) for v, m in zip(values, mask)]
+
+
+def simple_rnn_step(x, h, K, R, b, act="tanh", m_x=None, m_h=None):
+    """One sample: h'[j] = act(sum_k x[k] K[k,j] + sum_k h[k] R[k,j] + b[j]).
+
+    With dropout masks m_x, m_h (tf.keras 2): x and h are multiplied by them first.
+    """
     f = ACTIVATIONS[act]
+    x, h = dropped(x, m_x), dropped(h, m_h)
     units = R.shape[0]
     h_new = [f(affine(x, K, j) + affine(h, R, j) + (0.0 if b is None else float(b[j]))) for j in range(units)]
     return h_new, [h_new]
 
 
-def gru_step(x, h, K, R, bias, reset_after=True, act="tanh", rec_act="sigmoid"):
-    """One sample of Keras GRU; gate order z, r, h."""
+def gru_step(x, h, K, R, bias, reset_after=True, act="tanh", rec_act="sigmoid", m_x=None, m_h=None):
+    """One sample of Keras GRU; gate order z, r, h.
+
+    With dropout masks (tf.keras 2): x * m_x everywhere, h * m_h in every
+    product with R, and the unmasked h in the blend z h + (1 - z) hh.
+    """
     f, g = ACTIVATIONS[act], ACTIVATIONS[rec_act]
+    x, h_in = dropped(x, m_x), dropped(h, m_h)
     u = R.shape[0]
     if bias is None:
         b_in, b_rec = [0.0] * 3 * u, [0.0] * 3 * u
@@ -47,21 +61,25 @@ def gru_step(x, h, K, R, bias, reset_after=True, act="tanh", rec_act="sigmoid"):
         b_in, b_rec = list(bias[0]), list(bias[1])
     else:
         b_in, b_rec = list(bias), [0.0] * 3 * u
-    z = [g(affine(x, K, j) + b_in[j] + affine(h, R, j) + b_rec[j]) for j in range(u)]
-    r = [g(affine(x, K, u + j) + b_in[u + j] + affine(h, R, u + j) + b_rec[u + j]) for j in range(u)]
+    z = [g(affine(x, K, j) + b_in[j] + affine(h_in, R, j) + b_rec[j]) for j in range(u)]
+    r = [g(affine(x, K, u + j) + b_in[u + j] + affine(h_in, R, u + j) + b_rec[u + j]) for j in range(u)]
     if reset_after:
-        hh = [f(affine(x, K, 2 * u + j) + b_in[2 * u + j] + r[j] * (affine(h, R, 2 * u + j) + b_rec[2 * u + j]))
+        hh = [f(affine(x, K, 2 * u + j) + b_in[2 * u + j] + r[j] * (affine(h_in, R, 2 * u + j) + b_rec[2 * u + j]))
               for j in range(u)]
     else:
-        rh = [r[k] * float(h[k]) for k in range(u)]
+        rh = [r[k] * float(h_in[k]) for k in range(u)]
         hh = [f(affine(x, K, 2 * u + j) + b_in[2 * u + j] + affine(rh, R, 2 * u + j)) for j in range(u)]
     h_new = [z[j] * float(h[j]) + (1 - z[j]) * hh[j] for j in range(u)]
     return h_new, [h_new]
 
 
-def lstm_step(x, h, c, K, R, b, act="tanh", rec_act="sigmoid"):
-    """One sample of Keras LSTM; gate order i, f, c, o; state [h, c]."""
+def lstm_step(x, h, c, K, R, b, act="tanh", rec_act="sigmoid", m_x=None, m_h=None):
+    """One sample of Keras LSTM; gate order i, f, c, o; state [h, c].
+
+    With dropout masks m_x, m_h (tf.keras 2): x and h are multiplied by them first; c never.
+    """
     f_act, g = ACTIVATIONS[act], ACTIVATIONS[rec_act]
+    x, h = dropped(x, m_x), dropped(h, m_h)
     u = R.shape[0]
 
     def pre(j):
@@ -187,3 +205,16 @@ def run_sequence(step, x, states, mask=None, go_backwards=False, zero_output_for
         for k, s in enumerate(sample_states):
             all_states[k].append(s)
     return np.array(all_outputs), [np.array(s) for s in all_states]
+
+
+#: class name -> step(config, weights, m_x, m_h) -> one-sample step with that sample's dropout masks
+#: m_x (F,) and m_h (U,) (either None), for the cells that take tf.keras 2's dropout.
+DROPOUT_REFERENCES = {
+    "SimpleRNNCell": lambda config, w, m_x, m_h: lambda x, s: simple_rnn_step(
+        x, s[0], w[0], w[1], _bias(config, w), config["activation"], m_x, m_h),
+    "GRUCell": lambda config, w, m_x, m_h: lambda x, s: gru_step(
+        x, s[0], w[0], w[1], _bias(config, w), config["reset_after"], config["activation"],
+        config["recurrent_activation"], m_x, m_h),
+    "LSTMCell": lambda config, w, m_x, m_h: lambda x, s: lstm_step(
+        x, s[0], s[1], w[0], w[1], _bias(config, w), config["activation"], config["recurrent_activation"], m_x, m_h),
+}

@@ -49,16 +49,19 @@ def why_unavailable(backend, cell):
     return module_for(backend, cell).unsupported(cell)
 
 
-def resolve(backend, cell, constants=False):
+def resolve(backend, cell, constants=False, recurrent_dropout=False):
     """The concrete backend for ``cell``: ``"auto"`` prefers numba, then python.
 
     ``constants``: the call passes constants to the cell, which only the python loop does.
+    ``recurrent_dropout``: the call has a recurrent dropout mask, which only the python
+    loop applies so far (the kernels take the input mask: their host multiplies x by it).
     """
-    if constants:
-        if backend not in ("auto", "python"):
-            raise ValueError(f"backend {backend!r} runs no cell with constants; use backend='python' "
-                             "(or 'auto', which picks it)")
-        return "python"
+    for needed, what in ((constants, "runs no cell with constants"),
+                         (recurrent_dropout, "takes no recurrent dropout mask yet")):
+        if needed:
+            if backend not in ("auto", "python"):
+                raise ValueError(f"backend {backend!r} {what}; use backend='python' (or 'auto', which picks it)")
+            return "python"
     if backend == "auto":
         return "numba" if why_unavailable("numba", cell) is None else "python"
     reason = why_unavailable(backend, cell)
@@ -76,7 +79,9 @@ def run(layer, sequence_run, record=False):
     third item is returned: the backend's :class:`~rnnlab.types.Record`, which
     its ``backward`` needs.
     """
-    backend = sequence_run.backend or resolve(layer.backend, layer.cell, sequence_run.constants is not None)
+    backend = sequence_run.backend or resolve(layer.backend, layer.cell, sequence_run.constants is not None,
+                                              sequence_run.dropout is not None
+                                              and sequence_run.dropout.recurrent is not None)
     return module_for(backend, layer.cell).scan(layer, sequence_run, record)
 
 

@@ -29,14 +29,16 @@ def scan(layer, sequence_run, record=False):
     outputs = np.zeros((x.shape[0], x.shape[1], *nest.leaf_shape(cell.output_size)), dtype=x.dtype)  # (T, B, O)
     record = PythonRecord() if record else None
     previous_output = outputs[0]
-    constants = {} if sequence_run.constants is None else {"constants": sequence_run.constants}
+    extra = {} if sequence_run.constants is None else {"constants": sequence_run.constants}
+    if sequence_run.dropout is not None:  # the cell applies the call's dropout masks at every step
+        extra["dropout"] = sequence_run.dropout
     for t in range(x.shape[0]):
         packed = cell.pack_states(states)
         if record:
-            output, new_states, cache = cell.forward(x[t], packed, **constants)
+            output, new_states, cache = cell.forward(x[t], packed, **extra)
             record.caches.append(cache)
         else:
-            output, new_states = cell.checked_call(x[t], packed, **constants)
+            output, new_states = cell.checked_call(x[t], packed, **extra)
         new_states = nest.flatten(new_states)
         if mask is not None:
             keep = mask[t]  # (B,): True where the step is real

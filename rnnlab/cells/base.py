@@ -1,6 +1,6 @@
 """Shared plumbing of the built-in cells: units, activations, initializers, config."""
 
-from .. import activations, initializers, validation
+from .. import activations, constraints, initializers, regularizers, validation
 from ..contract import AbstractRNNCell
 
 
@@ -57,3 +57,60 @@ class BuiltinCell(AbstractRNNCell):
     def __repr__(self):
         built = f"input_size={self.input_size}" if self.built else "unbuilt"
         return f"{type(self).__name__}(units={self.units}, activation={self.activation.name!r}, dtype={self.dtype!r}, {built})"
+
+
+def masked(array, dropout_mask):
+    """``array * dropout_mask``, or ``array`` itself when there is no mask (None)."""
+    return array if dropout_mask is None else array * dropout_mask
+
+
+class KerasCell(BuiltinCell):
+    """A built-in cell with tf.keras 2's dropout, regularizer and constraint arguments (SimpleRNN, GRU, LSTM).
+
+    Dropout follows tf.keras 2 (see :class:`rnnlab.types.DropoutMasks`): the
+    layer draws one input mask (B, F) when ``dropout > 0`` and one recurrent
+    mask (B, U) when ``recurrent_dropout > 0`` per call with ``training=True``,
+    and the cell's ``forward(inputs, states, dropout=masks)`` multiplies the
+    inputs by the first before the kernel product and the previous h by the
+    second before the recurrent product.
+
+    Args, besides :class:`BuiltinCell`'s:
+        dropout, recurrent_dropout: rates in [0, 1) (tf.keras 2 clips other values; rnnlab refuses them).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: see :mod:`rnnlab.regularizers`.
+        kernel_constraint, recurrent_constraint, bias_constraint: see :mod:`rnnlab.constraints`.
+    """
+
+    takes_dropout = True
+
+    def __init__(self, units, dropout=0.0, recurrent_dropout=0.0, kernel_regularizer=None,
+                 recurrent_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 recurrent_constraint=None, bias_constraint=None, **kwargs):
+        super().__init__(units, **kwargs)
+        self.dropout = validation.rate(dropout, "dropout")
+        self.recurrent_dropout = validation.rate(recurrent_dropout, "recurrent_dropout")
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+
+    def add_weight(self, name, shape, initializer="glorot_uniform", dtype=None):
+        """As :meth:`Weighted.add_weight`, with the regularizer and constraint named after the weight."""
+        prefix = {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}[name]
+        self.set_weight_rules(name, getattr(self, f"{prefix}_regularizer"), getattr(self, f"{prefix}_constraint"))
+        return super().add_weight(name, shape, initializer, dtype)
+
+    def call(self, inputs, states, dropout=None):
+        """One step: :meth:`forward` without its cache (``dropout`` passed on only when given,
+        so a subclass's ``forward(inputs, states)`` without it still works)."""
+        output, new_states, _ = self.forward(inputs, states, **({} if dropout is None else {"dropout": dropout}))
+        return output, new_states
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(dropout=self.dropout, recurrent_dropout=self.recurrent_dropout)
+        for prefix in ("kernel", "recurrent", "bias"):
+            config[f"{prefix}_regularizer"] = regularizers.serialize(getattr(self, f"{prefix}_regularizer"))
+            config[f"{prefix}_constraint"] = constraints.serialize(getattr(self, f"{prefix}_constraint"))
+        return config

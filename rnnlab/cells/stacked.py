@@ -20,6 +20,11 @@ class StackedRNNCells(AbstractRNNCell):
         for cell in cells:
             if not isinstance(cell, AbstractRNNCell):
                 raise TypeError(f"every cell must be an AbstractRNNCell, got {type(cell).__name__}")
+            if cell.dropout > 0 or cell.recurrent_dropout > 0:
+                # each cell would need masks of its own input size; stacked RNN layers have them
+                raise ValueError(f"dropout inside StackedRNNCells is not supported: {cell.name} has dropout="
+                                 f"{cell.dropout}, recurrent_dropout={cell.recurrent_dropout}; stack RNN layers "
+                                 "instead (rl.Sequential([rl.RNN(c1, return_sequences=True), rl.RNN(c2), ...]))")
         dtypes = {cell.dtype for cell in cells}
         if len(dtypes) > 1:
             raise ValueError(f"all stacked cells must share one dtype, got {sorted(dtypes)}")
@@ -53,6 +58,9 @@ class StackedRNNCells(AbstractRNNCell):
     @property
     def weights(self):
         return [w for cell in self.cells for w in cell.weights]
+
+    def weight_rules(self):
+        return [rule for cell in self.cells for rule in cell.weight_rules()]
 
     @property
     def weight_names(self):

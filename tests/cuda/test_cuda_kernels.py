@@ -39,11 +39,12 @@ def assert_close(actual, expected, dtype, what):
 
 
 def compare(python, cuda, x, dtype, initial_state=None, mask=None, truncate=None, per_step=True, seed=1,
-            path="persistent", rows=None):
+            path="persistent", rows=None, dropout_mask=None):
     rng = np.random.default_rng(seed)
-    y_ref, tape_ref = rl.bptt.forward(python, x, initial_state, mask)
+    training = None if dropout_mask is None else True
+    y_ref, tape_ref = rl.bptt.forward(python, x, initial_state, mask, training=training, dropout_mask=dropout_mask)
     with cuda_device.options(path=path, rows_per_block=rows):
-        y, tape = rl.bptt.forward(cuda, x, initial_state, mask)
+        y, tape = rl.bptt.forward(cuda, x, initial_state, mask, training=training, dropout_mask=dropout_mask)
         leaves = rl.nest.flatten(y) if isinstance(y, list) else [y]  # a stack's states come nested
         dy = [rng.normal(size=a.shape).astype(dtype) for a in leaves]
         dy = rl.nest.pack_sequence_as(y, dy) if isinstance(y, list) else dy[0]
@@ -99,6 +100,17 @@ def test_go_backwards_time_major_last_output(kind):
     _, python, cuda = both(kind, 2, "float32", go_backwards=True, time_major=True)
     x = np.random.default_rng(3).normal(size=(3, 2, 2)).astype("float32")  # (T, B, F)
     compare(python, cuda, x, "float32", per_step=False)
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if make_cell(k, 1).takes_dropout])
+def test_input_dropout_mask(kind):
+    """The host multiplies x by the (B, F) mask before the projection, as the cell does."""
+    _, python, cuda = both(kind, 2, "float64", return_sequences=True)
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 3, 3))
+    dropout_mask = (rng.random((2, 3)) >= 0.5) / 0.5
+    tape = compare(python, cuda, x, "float64", dropout_mask=dropout_mask)
+    assert tape.dropout.inputs is not None and tape.backend == "cuda"
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -37,7 +37,7 @@ the launch geometry is :mod:`rnnlab.backends.cuda.launch`.
 import numpy as np
 
 from ...cells import registry
-from ...types import Gradients, truncation_windows
+from ...types import Gradients, input_dropout, truncation_windows
 from .device import CONFIG, availability_problem, get_device
 from .launch import LaunchGeometry
 
@@ -267,7 +267,7 @@ def scan(layer, sequence_run, record=False):
     """Forward over a prepared run: ``(outputs (T, B, U), final_states[, record])``, host arrays."""
     dev = get_device()
     W = device_weights(layer.cell, dev)
-    x = np.ascontiguousarray(sequence_run.inputs, dtype=W.dtype)  # (T, B, F)
+    x = np.ascontiguousarray(input_dropout(sequence_run.inputs, sequence_run.dropout), dtype=W.dtype)  # (T, B, F)
     s0 = dev.to_device(np.stack([np.asarray(s, dtype=W.dtype) for s in sequence_run.initial_states]))
     mask = None if sequence_run.mask is None else dev.to_device(np.asarray(sequence_run.mask, dtype=np.uint8))
     fw = forward_device(W, dev.to_device(x), s0, mask, layer.zero_output_for_mask, record, dev)
@@ -291,7 +291,7 @@ def backward(tape, d_outputs, d_final, truncate, per_step):
     d_init = dev.to_host(g.d_init)
     state_grads = dev.to_host(g.state_grads)
     per = _per_step(tape, g, dev) if per_step else None
-    return Gradients(weights, dev.to_host(g.dx), [d_init[k] for k in range(d_init.shape[0])],
+    return Gradients(weights, input_dropout(dev.to_host(g.dx), tape.dropout), [d_init[k] for k in range(d_init.shape[0])],
                      [state_grads[k] for k in range(state_grads.shape[0])], per)
 
 
@@ -300,7 +300,7 @@ def _per_step(tape, g, dev):
     adapter = tape.record.forward.W.adapter
     dAX = dev.to_host(g.dAX)
     dAH = dev.to_host(g.dAH) if adapter.separate_dah else dAX
-    x = np.asarray(tape.inputs, dtype=dAX.dtype)  # (T, B, F)
+    x = np.asarray(input_dropout(tape.inputs, tape.dropout), dtype=dAX.dtype)  # (T, B, F)
     h_seq = tape.record.stacked_states()[0]
     h_prev = np.concatenate([np.asarray(tape.initial_states[0], dtype=dAX.dtype)[None], h_seq[:-1]])  # (T, B, U)
     return adapter.per_step_weight_gradients(tape.cell, x, h_prev, dAX, dAH, tape.record)

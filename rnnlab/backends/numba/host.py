@@ -44,7 +44,7 @@ import numpy as np
 from ... import activations, nest
 from ...cells import registry
 from ...cells.stacked import StackedRNNCells
-from ...types import Gradients, truncated_sweeps
+from ...types import Gradients, input_dropout, truncated_sweeps
 from .blas import gemm, one_blas_thread
 from .common import ACTIVATION_CODES, RAW, REPEAT, ZERO
 
@@ -444,7 +444,7 @@ def _scan(layer, sequence_run, record):
     cells = _cells(layer.cell)
     states = list(sequence_run.initial_states)
     inputs, runs = MEMORY.empty(x.shape, x.dtype), []
-    inputs[...] = x
+    inputs[...] = input_dropout(x, sequence_run.dropout)
     for k, cell in enumerate(cells):
         count = len(nest.flatten(cell.state_size))
         cell_states, states = [writable(s) for s in states[:count]], states[count:]
@@ -503,7 +503,8 @@ def _backward(tape, d_outputs, d_final, truncate, per_step):
     if per_step:
         per_step_weights = [g for adapter, cell, run, d in zip(adapters, cells, runs, d_pre)
                             for g in adapter.weight_grads(cell, run, d, per_step=True)]
-    return Gradients(weights, adapters[0].input_grads(cells[0], d_pre[0][0]), [d for ds in d_initial for d in ds],
+    d_inputs = adapters[0].input_grads(cells[0], d_pre[0][0])  # (T, B, F): of the masked inputs
+    return Gradients(weights, input_dropout(d_inputs, tape.dropout), [d for ds in d_initial for d in ds],
                      [g for gs in state_grads for g in gs], per_step_weights)
 
 

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from ..base import BuiltinCell
+from ..base import KerasCell, masked
 from ... import activations
 
 
-class GRUCell(BuiltinCell):
+class GRUCell(KerasCell):
     """Gated recurrent unit with Keras ``GRUCell`` numerics and weight layout.
 
     Gate order in every weight is z (update), r (reset), h (candidate); each
@@ -30,6 +30,12 @@ class GRUCell(BuiltinCell):
     * ``recurrent_kernel`` R: (units, 3 units)
     * ``bias``: (2, 3 units) when ``reset_after`` (row 0 input bias, row 1
       recurrent bias), else (3 units,); only when ``use_bias``
+
+    Dropout, with masks m_x (batch, in) and m_h (batch, units) drawn once per
+    layer call (see :class:`~rnnlab.cells.base.KerasCell`): as in tf.keras 2,
+    ``mx = (x * m_x) @ K + b_in`` and every recurrent product takes ``h * m_h``
+    (``mh = (h * m_h) @ R + b_rec``, or ``((r * (h * m_h)) @ R_h`` without
+    reset_after), while the blend ``h' = z * h + (1 - z) * hh`` keeps the unmasked h.
     """
 
     _extra_config = ("recurrent_activation", "reset_after")
@@ -57,23 +63,24 @@ class GRUCell(BuiltinCell):
             return self.bias[0], self.bias[1]
         return self.bias, zeros
 
-    def call(self, inputs, states):
-        output, new_states, _ = self.forward(inputs, states)
-        return output, new_states
+    def forward(self, inputs, states, dropout=None):
+        """inputs (B, in), states [h (B, U)] -> h', [h'], cache with the gates z, r, hh.
 
-    def forward(self, inputs, states):
-        """inputs (B, in), states [h (B, U)] -> h', [h'], cache with the gates z, r, hh."""
+        dropout: the call's :class:`~rnnlab.types.DropoutMasks`, or None.
+        """
         u = self.units
+        m_x, m_h = (None, None) if dropout is None else (dropout.inputs, dropout.recurrent)
         h = states[0]
+        x, h_in = masked(inputs, m_x), masked(h, m_h)  # what the kernel and recurrent products see
         b_in, b_rec = self.input_and_recurrent_bias()
-        mx = inputs @ self.kernel + b_in  # (B, 3U)
+        mx = x @ self.kernel + b_in  # (B, 3U)
         R = self.recurrent_kernel
         if self.reset_after:
-            mh = h @ R + b_rec  # (B, 3U)
+            mh = h_in @ R + b_rec  # (B, 3U)
             pre_z = mx[:, :u] + mh[:, :u]
             pre_r = mx[:, u : 2 * u] + mh[:, u : 2 * u]
         else:
-            mh = h @ R[:, : 2 * u]  # (B, 2U): only z and r see h directly
+            mh = h_in @ R[:, : 2 * u]  # (B, 2U): only z and r see h directly
             pre_z = mx[:, :u] + mh[:, :u]
             pre_r = mx[:, u : 2 * u] + mh[:, u:]
         z = self.recurrent_activation(pre_z)
@@ -81,10 +88,10 @@ class GRUCell(BuiltinCell):
         if self.reset_after:
             pre_hh = mx[:, 2 * u :] + r * mh[:, 2 * u :]
         else:
-            pre_hh = mx[:, 2 * u :] + (r * h) @ R[:, 2 * u :]
+            pre_hh = mx[:, 2 * u :] + (r * h_in) @ R[:, 2 * u :]
         hh = self.activation(pre_hh)
         h_new = z * h + (1 - z) * hh
-        cache = {"inputs": inputs, "h": h, "mh": mh, "pre_z": pre_z, "pre_r": pre_r,
+        cache = {"inputs": x, "h": h, "h_in": h_in, "m_x": m_x, "m_h": m_h, "mh": mh, "pre_z": pre_z, "pre_r": pre_r,
                  "pre_hh": pre_hh, "z": z, "r": r, "hh": hh}
         return h_new, [h_new], cache
 
@@ -100,16 +107,19 @@ class GRUCell(BuiltinCell):
             da_z = dz * rec_act'(pre_z)          da_r = dr * rec_act'(pre_r)
 
         and the matrix products give dK = x^T [da_z da_r da_h], dx = [...] K^T,
-        with dR and dh from the recurrent products in the same way.
+        with dR and dh from the recurrent products in the same way.  With
+        dropout, x is the masked input and the recurrent products see
+        h_in = h * m_h: their gradient d(h_in) reaches h times m_h, while the
+        blend's g * z reaches h directly; dx is multiplied by m_x.
 
         Returns ``(d_inputs, [d_h], [dK, dR, d_bias])``.
         """
         u = self.units
         x, h, z, r, hh = cache["inputs"], cache["h"], cache["z"], cache["r"], cache["hh"]
+        h_in = cache["h_in"]  # h as the recurrent products see it (masked with recurrent dropout)
         R = self.recurrent_kernel
         g = d_output + d_new_states[0]  # (B, U)
         d_z = g * (h - hh)
-        d_h = g * z
         d_pre_hh = g * (1 - z) * self.activation.grad(cache["pre_hh"], hh)
         if self.reset_after:
             mh_h = cache["mh"][:, 2 * u :]
@@ -117,22 +127,23 @@ class GRUCell(BuiltinCell):
             d_mh_h = d_pre_hh * r
         else:
             d_rh = d_pre_hh @ R[:, 2 * u :].T
-            d_r = d_rh * h
-            d_h = d_h + d_rh * r
+            d_r = d_rh * h_in
+            d_h_in = d_rh * r
         d_pre_z = d_z * self.recurrent_activation.grad(cache["pre_z"], z)
         d_pre_r = d_r * self.recurrent_activation.grad(cache["pre_r"], r)
 
         d_mx = np.concatenate([d_pre_z, d_pre_r, d_pre_hh], axis=1)  # (B, 3U)
-        d_inputs = d_mx @ self.kernel.T
+        d_inputs = masked(d_mx @ self.kernel.T, cache["m_x"])
         d_kernel = x.T @ d_mx
         if self.reset_after:
             d_mh = np.concatenate([d_pre_z, d_pre_r, d_mh_h], axis=1)  # (B, 3U)
-            d_h = d_h + d_mh @ R.T
-            d_recurrent = h.T @ d_mh
+            d_h_in = d_mh @ R.T
+            d_recurrent = h_in.T @ d_mh
         else:
             d_zr = d_mx[:, : 2 * u]  # (B, 2U)
-            d_h = d_h + d_zr @ R[:, : 2 * u].T
-            d_recurrent = np.concatenate([h.T @ d_zr, (r * h).T @ d_pre_hh], axis=1)
+            d_h_in = d_h_in + d_zr @ R[:, : 2 * u].T
+            d_recurrent = np.concatenate([h_in.T @ d_zr, (r * h_in).T @ d_pre_hh], axis=1)
+        d_h = g * z + masked(d_h_in, cache["m_h"])  # the blend's path, plus the recurrent products'
         d_weights = [d_kernel, d_recurrent]
         if self.use_bias:
             d_weights.append(np.stack([d_mx.sum(axis=0), d_mh.sum(axis=0)]) if self.reset_after

@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from ..base import BuiltinCell
+from ..base import KerasCell, masked
 from ... import activations, initializers
 
 
-class LSTMCell(BuiltinCell):
+class LSTMCell(KerasCell):
     """Long short-term memory cell with Keras ``LSTMCell`` numerics and layout.
 
     State is ``[h, c]``, both (batch, units); output is h'.  Gate order in every
@@ -24,6 +24,10 @@ class LSTMCell(BuiltinCell):
     * ``recurrent_kernel`` R: (units, 4 units)
     * ``bias`` b: (4 units,), only when ``use_bias``.  With ``unit_forget_bias``
       (the default) the f block starts at 1 and the rest from ``bias_initializer``.
+
+    With dropout masks m_x (batch, in) and m_h (batch, units), drawn once per
+    layer call (see :class:`~rnnlab.cells.base.KerasCell`), tf.keras 2 computes
+    ``a = (x * m_x) @ K + (h * m_h) @ R + b``, and so does this cell; c is never masked.
     """
 
     _extra_config = ("recurrent_activation", "unit_forget_bias")
@@ -51,15 +55,15 @@ class LSTMCell(BuiltinCell):
                                            base((2 * u,), rng, dtype)])
             self.add_weight("bias", (4 * u,), bias_init)
 
-    def call(self, inputs, states):
-        output, new_states, _ = self.forward(inputs, states)
-        return output, new_states
+    def forward(self, inputs, states, dropout=None):
+        """inputs (B, in), states [h, c] -> h', [h', c'], cache with the gates i, f, g, o.
 
-    def forward(self, inputs, states):
-        """inputs (B, in), states [h, c] -> h', [h', c'], cache with the gates i, f, g, o."""
+        dropout: the call's :class:`~rnnlab.types.DropoutMasks`, or None.
+        """
         u = self.units
-        h, c = states[0], states[1]
-        a = inputs @ self.kernel + h @ self.recurrent_kernel  # (B, 4U)
+        m_x, m_h = (None, None) if dropout is None else (dropout.inputs, dropout.recurrent)
+        x, h, c = masked(inputs, m_x), masked(states[0], m_h), states[1]  # where tf.keras 2 applies the masks
+        a = x @ self.kernel + h @ self.recurrent_kernel  # (B, 4U)
         if self.use_bias:
             a = a + self.bias
         i = self.recurrent_activation(a[:, :u])
@@ -69,7 +73,7 @@ class LSTMCell(BuiltinCell):
         c_new = f * c + i * g
         act_c = self.activation(c_new)
         h_new = o * act_c
-        cache = {"inputs": inputs, "h": h, "c": c, "a": a, "i": i, "f": f, "g": g, "o": o,
+        cache = {"inputs": x, "h": h, "m_x": m_x, "m_h": m_h, "c": c, "a": a, "i": i, "f": f, "g": g, "o": o,
                  "c_new": c_new, "act_c": act_c}
         return h_new, [h_new, c_new], cache
 
@@ -82,6 +86,9 @@ class LSTMCell(BuiltinCell):
             dc = dc' * f
             da = [di rec_act'(a_i), df rec_act'(a_f), dg act'(a_c), do rec_act'(a_o)]
             dx = da K^T    dh = da R^T    dK = x^T da    dR = h^T da    db = sum_batch da
+
+        With dropout, x and h above are the masked ones, and dx and dh are
+        multiplied by their masks.
 
         Returns ``(d_inputs, [d_h, d_c], [dK, dR, db])``.
         """
@@ -99,8 +106,8 @@ class LSTMCell(BuiltinCell):
             ],
             axis=1,
         )  # (B, 4U)
-        d_inputs = d_a @ self.kernel.T
-        d_h = d_a @ self.recurrent_kernel.T
+        d_inputs = masked(d_a @ self.kernel.T, cache["m_x"])
+        d_h = masked(d_a @ self.recurrent_kernel.T, cache["m_h"])
         d_c = d_c_new * f
         d_weights = [cache["inputs"].T @ d_a, cache["h"].T @ d_a]
         if self.use_bias:

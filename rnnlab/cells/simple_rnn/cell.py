@@ -1,9 +1,9 @@
 """SimpleRNNCell: the Elman network, ``h' = act(x K + h R + b)``."""
 
-from ..base import BuiltinCell
+from ..base import KerasCell, masked
 
 
-class SimpleRNNCell(BuiltinCell):
+class SimpleRNNCell(KerasCell):
     """Fully connected recurrent cell, Keras ``SimpleRNNCell`` numerics.
 
     Equations, for inputs x (batch, in) and state h (batch, units)::
@@ -16,11 +16,16 @@ class SimpleRNNCell(BuiltinCell):
     * ``recurrent_kernel`` R: (units, units)
     * ``bias`` b: (units,), only when ``use_bias``
 
+    With dropout masks m_x (batch, in) and m_h (batch, units), drawn once per
+    layer call (see :class:`~rnnlab.cells.base.KerasCell`), tf.keras 2 computes
+    ``h' = act((x * m_x) @ K + (h * m_h) @ R + b)``, and so does this cell.
+
     Args:
         units: size of the state h.
         activation: name or callable, default ``"tanh"``.
-        seed: int or ``numpy.random.Generator`` for the initializers.
+        seed: int or ``numpy.random.Generator`` for the initializers and the dropout masks.
         dtype: ``"float32"`` (default) or ``"float64"``.
+        dropout, recurrent_dropout, regularizers, constraints: as in tf.keras 2 (:class:`KerasCell`).
     """
 
     def build(self, input_shape):
@@ -29,21 +34,19 @@ class SimpleRNNCell(BuiltinCell):
         if self.use_bias:
             self.add_weight("bias", (self.units,), self.bias_initializer)
 
-    def call(self, inputs, states):
-        output, new_states, _ = self.forward(inputs, states)
-        return output, new_states
-
-    def forward(self, inputs, states):
+    def forward(self, inputs, states, dropout=None):
         """One step, plus the cache that :meth:`backward` needs.
 
         inputs (batch, in), states [h (batch, units)] -> h', [h'], cache.
+        dropout: the call's :class:`~rnnlab.types.DropoutMasks`, or None.
         """
-        h = states[0]
-        pre = inputs @ self.kernel + h @ self.recurrent_kernel  # (B, U)
+        m_x, m_h = (None, None) if dropout is None else (dropout.inputs, dropout.recurrent)
+        x, h = masked(inputs, m_x), masked(states[0], m_h)  # where tf.keras 2 applies the masks
+        pre = x @ self.kernel + h @ self.recurrent_kernel  # (B, U)
         if self.use_bias:
             pre = pre + self.bias
         h_new = self.activation(pre)
-        return h_new, [h_new], {"inputs": inputs, "h": h, "pre": pre, "h_new": h_new}
+        return h_new, [h_new], {"inputs": x, "h": h, "m_x": m_x, "m_h": m_h, "pre": pre, "h_new": h_new}
 
     def backward(self, cache, d_output, d_new_states):
         """Gradients of one step.
@@ -55,12 +58,15 @@ class SimpleRNNCell(BuiltinCell):
             dx = da K^T,   dh = da R^T
             dK = x^T da,   dR = h^T da,   db = sum_batch da
 
+        With dropout, x and h above are the masked ones, and dx and dh are
+        multiplied by their masks.
+
         Returns ``(d_inputs, [d_h], [dK, dR, db])``.
         """
         d_h_new = d_output + d_new_states[0]
         d_pre = d_h_new * self.activation.grad(cache["pre"], cache["h_new"])  # (B, U)
-        d_inputs = d_pre @ self.kernel.T
-        d_h = d_pre @ self.recurrent_kernel.T
+        d_inputs = masked(d_pre @ self.kernel.T, cache["m_x"])
+        d_h = masked(d_pre @ self.recurrent_kernel.T, cache["m_h"])
         d_weights = [cache["inputs"].T @ d_pre, cache["h"].T @ d_pre]
         if self.use_bias:
             d_weights.append(d_pre.sum(axis=0))
