@@ -14,7 +14,7 @@ def runnable_blocks(name):
     return [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S) if "import rnnlab" in b]
 
 
-@pytest.mark.parametrize("name", ["custom_cells.md", "index.md"])
+@pytest.mark.parametrize("name", ["custom_cells.md", "index.md", "training.md"])
 def test_docs_code_blocks_run(name, capsys):
     blocks = runnable_blocks(name)
     assert blocks, f"no runnable example in {name}"
