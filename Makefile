@@ -18,9 +18,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n auto --dist loadfile
 
+# Jupyter refuses to start as root without --allow-root; course containers often run as root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,lab]"
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) notebooks/
 
 # PyTorch (the optional bench extra) is installed when possible; without it the
 # benchmark still runs and leaves the torch columns empty.

@@ -45,7 +45,8 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     tour_parser = commands.add_parser("tour", help="a guided run: cells, training, gradient flow, figures, speed")
     tour_parser.add_argument("--quick", action="store_true", help="a shorter run (about 15 s)")
-    tour_parser.add_argument("--out", default="figures", help="where to write PNGs (default: figures/)")
+    tour_parser.add_argument("--out", default="figures/tour",
+                             help="where to write PNGs (default: figures/tour/, which git ignores)")
     tour_parser.set_defaults(run=tour)
     figures_parser = commands.add_parser("figures", help="regenerate the figures gallery")
     figures_parser.add_argument("--out", default="figures", help="where to write PNGs (default: figures/)")

@@ -36,7 +36,11 @@ def _planar_cell(recurrent):
 
 
 def phase_portraits():
-    """Three 2-unit cells: a contraction, a rotation that settles into a cycle, and two attractors."""
+    """Three 2-unit cells: a contraction, a rotation that settles into a cycle, and two attractors.
+
+    Each panel marks its attractors: the fixed points (stable filled, unstable open) found by
+    :func:`rnnlab.analysis.find_fixed_points`, and for the rotation the closed curve it settles on.
+    """
     angle = np.pi / 6
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     cases = [
@@ -51,7 +55,12 @@ def phase_portraits():
         starts = np.array([[1.2, 1.0], [-1.0, 0.4], [0.2, -1.2], [0.05, 0.05]])
         paths = analysis.trajectory(cell, np.zeros((4, 40, 1)), initial_state=starts)
         paths = np.concatenate([starts[:, None], paths], axis=1)
-        plot.phase_portrait(cell, ax=ax, trajectories=paths, title=title)
+        fixed = analysis.find_fixed_points(cell, paths, n_starts=64, noise=0.3, seed=0)
+        plot.phase_portrait(cell, ax=ax, trajectories=paths, fixed_points=fixed, title=title)
+        if not fixed.stable.any():  # no stable point: the attractor is the curve a long run settles on
+            settled = analysis.trajectory(cell, np.zeros((1, 400, 1)), initial_state=starts[:1])[0, -100:]
+            ax.plot(*settled.T, ".", color="black", markersize=3, label="attracting cycle")
+            ax.legend(loc="upper right", fontsize="small")
     return fig
 
 
@@ -103,7 +112,8 @@ def eigenvalues():
     n, g = 100, 1.5
     coupling = np.random.default_rng(0).normal(0, 1 / np.sqrt(n), size=(n, n))
     cell = rate_network(g * coupling)
-    return plot.eigenvalues(analysis.recurrent_eigenvalues(cell), title="Eigenvalues of g J, g = 1.5")
+    return plot.eigenvalues({"eigenvalues of g J": analysis.recurrent_eigenvalues(cell)["h"]},
+                            title="Eigenvalues of g J, g = 1.5")
 
 
 def rate_network(recurrent):
@@ -116,7 +126,11 @@ def rate_network(recurrent):
 
 
 def edge_of_chaos(gains=np.linspace(0.5, 2.0, 13), n=100, steps=400, seed=0):
-    """Largest Lyapunov exponent of h' = tanh(g J h) against the gain g: it crosses 0 near g = 1."""
+    """Largest Lyapunov exponent of h' = tanh(g J h) against the gain g.
+
+    It is negative below g = 1, stays near 0 up to g = 1.25 (the network keeps oscillating, without
+    chaos: this J's largest |eigenvalue| is 1.036, not 1) and turns positive, chaos, from g ≈ 1.4.
+    """
     coupling = np.random.default_rng(seed).normal(0, 1 / np.sqrt(n), size=(n, n))
     largest = [analysis.lyapunov_spectrum(rate_network(g * coupling.T), np.zeros((steps, 1)), discard=100,
                                           n_exponents=1, seed=seed)[0] for g in gains]

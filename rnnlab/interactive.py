@@ -3,12 +3,19 @@
 Each callback takes the slider values as keyword arguments, re-runs a small
 simulation and redraws, returning the ``Figure``.  In a notebook::
 
-    from ipywidgets import interact
-    interact(rl.interactive.dynamics, spectral_radius=(0.1, 2.0, 0.05), gain=(0.1, 3.0, 0.1),
-             input_amplitude=(0.0, 2.0, 0.1), cell=rl.interactive.cells())
+    from rnnlab import interactive
+    interactive.sliders(interactive.dynamics, spectral_radius=(0.1, 2.0, 0.05), gain=(0.1, 3.0, 0.1),
+                        input_amplitude=(0.0, 2.0, 0.1), cell=interactive.cells())
 
 Because they are plain functions, pytest calls them with slider values directly.
+
+:func:`sliders` is used instead of ``ipywidgets.interact`` because interact's
+Output widget sometimes stalls ``jupyter nbconvert --execute``: see its docstring.
 """
+
+import html
+import inspect
+import io
 
 import numpy as np
 
@@ -17,6 +24,54 @@ from rnnlab import analysis
 from rnnlab.cells import registry
 from rnnlab.cells.base import BuiltinCell
 from rnnlab.plot._util import new_figure
+
+
+def sliders(fn, **controls):
+    """Controls for some of ``fn``'s keyword arguments above the figure ``fn`` returns, redrawn on each change.
+
+    controls: as for ``ipywidgets.interact``: ``(min, max, step)`` makes a slider, a list makes a
+    menu, a widget is used as it is.  Each control starts at ``fn``'s default for that argument;
+    the arguments not named keep their defaults.  Returns the widget, for the cell to display::
+
+        interactive.sliders(interactive.edge_of_chaos, gain=(0.2, 3.0, 0.1))
+
+    The figure is an ``ipywidgets.Image`` whose PNG bytes are replaced after each change; an error
+    raised by ``fn`` shows as text under the controls.  Why not ``interact``: it draws into an
+    ``Output`` widget, and under ``jupyter nbconvert --execute`` (nbclient) such a cell's reply is
+    sometimes noticed only when the cell's timeout runs out, although the kernel is idle (nbclient
+    issue 312).  Drawing into an Image widget sends no display messages at all, and that stall has
+    not been seen with it (tests/test_interactive.py runs it repeatedly).
+    """
+    import ipywidgets
+
+    defaults = {name: p.default for name, p in inspect.signature(fn).parameters.items()}
+    widgets = {}
+    for name, abbrev in controls.items():
+        widget = ipywidgets.interactive.widget_from_abbrev(abbrev, defaults.get(name, inspect.Parameter.empty))
+        if not isinstance(widget, ipywidgets.ValueWidget):  # e.g. fixed(...): leave the argument out instead
+            raise ValueError(f"{name}={abbrev!r} cannot be turned into a control")
+        widget.description = widget.description or name
+        widget.style.description_width = "initial"  # the whole name, never "spectral_r..."
+        if hasattr(widget, "continuous_update"):
+            widget.continuous_update = False  # redraw when the slider is let go, not at every pixel
+        widgets[name] = widget
+    image = ipywidgets.Image(format="png")
+    message = ipywidgets.HTML()
+
+    def redraw(change=None):
+        try:
+            figure = fn(**{name: widget.value for name, widget in widgets.items()})
+        except Exception as error:  # show it where the student looks, keep the last figure
+            message.value = f"<pre>{html.escape(f'{type(error).__name__}: {error}')}</pre>"
+            return
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=90)
+        image.value, message.value = buffer.getvalue(), ""
+
+    for widget in widgets.values():
+        widget.observe(redraw, names="value")
+    redraw()
+    return ipywidgets.VBox([*widgets.values(), message, image])
 
 
 def cells():
@@ -96,6 +151,20 @@ def edge_of_chaos(gain=1.0, units=100, steps=300, seed=0, fig=None):
     fig.clear()
     ax = fig.add_subplot()
     ax.plot(states[:, :8], linewidth=1)
-    regime = "chaotic" if exponent > 0 else "stable"
-    ax.set(xlabel="time step t", ylabel="h", title=f"g = {gain:.2f}: largest exponent {exponent:+.3f} ({regime})")
+    ax.set_title(f"g = {gain:.2f}: largest exponent {exponent:+.3f} ({regime(exponent, states)})")
+    ax.set(xlabel="time step t", ylabel="h")
     return fig
+
+
+def regime(exponent, states):
+    """Name what the trajectories do: decay to 0, keep oscillating without chaos, or chaos.
+
+    Chaos needs an exponent clearly above 0 (> 0.01 nats per step: a finite run of a network that
+    just keeps oscillating measures about 0, either sign).  Near g = 1 a finite network keeps
+    oscillating: its J's largest |eigenvalue| is not exactly 1 (1.036, a real -1.036, for N = 100 and
+    seed 0), so the origin is already unstable there and the state settles on a small cycle.
+    """
+    if exponent > 0.01:
+        return "chaotic"
+    amplitude = np.abs(states[-len(states) // 4:]).max()  # over the last quarter of the run
+    return "stable: decays to 0" if amplitude < 1e-3 else "sustained oscillation, not chaos"

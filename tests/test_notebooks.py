@@ -1,10 +1,14 @@
-"""Every notebook runs top to bottom, and is stored without outputs.
+"""Every notebook runs top to bottom and shows what it promises, and is stored without outputs.
+
+What a student sees is checked: each figure as an image, once; sliders as a widget with a PNG
+figure; no overlapping tick labels; and the demos of notebooks 4 and 5 show their effect.
 
 Policy: notebooks are committed with outputs stripped, so diffs stay readable
 and the figures they draw are always made by the current code.
 """
 
 import pathlib
+import re
 import time
 
 import nbformat
@@ -30,6 +34,27 @@ def test_notebook_is_stored_without_outputs(path):
 
 #: Source text that makes a cell draw a figure (cells with sliders draw inside their widget instead).
 DRAWS = ("rp.", "rl.experiments.", "plt.subplots", "plt.figure", "gallery.", ".figure\n")
+SLIDERS = "interactive.sliders("
+
+#: Run first in the kernel: after every cell, before the inline backend shows and closes its pyplot
+#: figures, report any axis whose tick labels overlap (unreadable, as in notebook 7's bar chart once).
+TICK_LABEL_CHECK = """
+def _report_overlapping_tick_labels():
+    import sys
+    if "matplotlib.pyplot" not in sys.modules:
+        return
+    import matplotlib.pyplot as plt
+    for number in plt.get_fignums():
+        figure = plt.figure(number)
+        figure.draw_without_rendering()
+        for ax in figure.axes:
+            for axis in (ax.xaxis, ax.yaxis):
+                boxes = [label.get_window_extent() for label in axis.get_ticklabels()
+                         if label.get_visible() and label.get_text()]
+                if any(a.overlaps(b) for a, b in zip(boxes, boxes[1:])):
+                    print(f"OVERLAPPING TICK LABELS in {ax.get_title()!r}")
+get_ipython().events.register("post_execute", _report_overlapping_tick_labels)
+"""
 
 
 def images(cell):
@@ -47,11 +72,13 @@ def test_notebook_runs_top_to_bottom_and_shows_each_figure_once_as_an_image(path
     """What a student sees: run in a fresh kernel with its default (inline) matplotlib backend."""
     monkeypatch.delenv("MPLBACKEND", raising=False)
     notebook = nbformat.read(path, as_version=4)
+    notebook.cells.insert(0, nbformat.v4.new_code_cell(TICK_LABEL_CHECK))
     start = time.perf_counter()
-    # timeout: no cell needs more than seconds, and a widget cell's reply is sometimes noticed only when
-    # the timeout runs out (nbclient issue 312: the kernel is idle, the client waits), so keep it short
+    # timeout: no cell needs more than seconds; a stalled widget cell (nbclient issue 312, see
+    # rnnlab.interactive.sliders) would show up as a cell that takes the whole timeout
     NotebookClient(notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     print(f"{path.name}: {time.perf_counter() - start:.1f} s")
+    del notebook.cells[0]
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code":
             continue
@@ -59,5 +86,52 @@ def test_notebook_runs_top_to_bottom_and_shows_each_figure_once_as_an_image(path
         assert not figure_texts(cell), f"{where} shows a figure as text: {figure_texts(cell)}"
         pictures = images(cell)
         assert len(set(pictures)) == len(pictures), f"{where} shows the same figure twice"
-        if any(marker in cell.source + "\n" for marker in DRAWS) and "interact(" not in cell.source:
+        assert "OVERLAPPING TICK LABELS" not in texts(cell), f"{where}: {texts(cell)}"
+        if SLIDERS in cell.source:
+            assert any(WIDGET_VIEW in output.get("data", {}) for output in cell.outputs), f"{where} shows no sliders"
+        elif any(marker in cell.source + "\n" for marker in DRAWS):
             assert pictures, f"{where} draws but shows no image"
+    if any(SLIDERS in cell.source for cell in notebook.cells):
+        models = notebook.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"].values()
+        figures = [buffer["data"] for model in models if model["model_name"] == "ImageModel"
+                   for buffer in model.get("buffers", []) if buffer["path"] == ["value"]]
+        assert figures and all(data.startswith("iVBORw0KGgo") for data in figures), "a slider figure is no PNG"
+    if path.name in SHOWS_ITS_EFFECT:
+        SHOWS_ITS_EFFECT[path.name](notebook)
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def texts(cell):
+    return "".join(output.get("text", "") for output in cell.outputs if output["output_type"] == "stream")
+
+
+# -- demos that must show the effect they name ----------------------------------------------------------
+
+
+def printed(notebook, marker):
+    """What the code cell whose source contains ``marker`` printed."""
+    return texts(next(c for c in notebook.cells if c.cell_type == "code" and marker in c.source))
+
+
+def clipping_demo_explodes_and_clipping_calms_it(notebook):
+    text = printed(notebook, "def train(clipnorm")
+    rows = re.findall(r"^(no clipping|clipnorm=1) +gradient norm up to +(\S+) +loss up to +(\S+),", text, re.M)
+    found = {name: (float(norm), float(loss)) for name, norm, loss in rows}
+    (norm_free, loss_free), (_, loss_clipped) = found.get("no clipping", (0, 0)), found.get("clipnorm=1", (0, 0))
+    assert norm_free > 100, f"notebook 4: without clipping the gradient never explodes:\n{text}"
+    assert loss_clipped < loss_free / 10, f"notebook 4: clipping does not calm the loss:\n{text}"
+
+
+def copy_task_demo_breaks_through_the_baseline(notebook):
+    text = printed(notebook, "compare_on_copy_task")
+    shares = {name: int(share) for name, share in re.findall(r"^ +(\w+) +(\d+)%$", text, re.M)}
+    assert min(shares.get("GRU", 100), shares.get("LSTM", 100)) < 90, f"notebook 5: no cell beats the baseline:\n{text}"
+
+
+#: notebook -> a check that its demo shows on screen what it is about (not just that it runs).
+SHOWS_ITS_EFFECT = {
+    "04_vanishing_and_exploding_gradients.ipynb": clipping_demo_explodes_and_clipping_calms_it,
+    "05_training_on_classic_tasks.ipynb": copy_task_demo_breaks_through_the_baseline,
+}

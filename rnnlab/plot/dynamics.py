@@ -142,11 +142,14 @@ def eigenvalues(values, ax=None, title="Eigenvalues of the recurrent matrix"):
     """Eigenvalues in the complex plane, with the unit circle.
 
     values: a built cell (its :func:`rnnlab.analysis.recurrent_eigenvalues`, one
-    colour per gate block), a ``{name: eigenvalues}`` dict, or an array.
+    colour per gate block, labelled by block), a ``{label: eigenvalues}`` dict, or an array.
     Inside the circle a linear map forgets; outside it explodes.
     """
     if hasattr(values, "state_size"):
-        values = analysis.recurrent_eigenvalues(values)
+        blocks = analysis.recurrent_eigenvalues(values)
+        # a legend entry reads "eigenvalues of R", or "R block f" for each gate's block, never a bare "h"
+        values = ({"eigenvalues of R": next(iter(blocks.values()))} if len(blocks) == 1
+                  else {f"R block {name}": eig for name, eig in blocks.items()})
     if not isinstance(values, dict):
         values = {"eigenvalues": np.asarray(values)}
     fig, ax = figure_and_axes(ax)

@@ -61,7 +61,7 @@ def gradient_heatmap(grads, ax=None, leaf=0, log=True, title="Gradient flow |dL/
     return fig
 
 
-def gradient_norm_vs_lag(values, ax=None, label=None, title="Gradient norm against lag"):
+def gradient_norm_vs_lag(values, ax=None, label=None, title="Gradient norm against lag", ylabel=None):
     """How a gradient shrinks or grows with the number of steps it travels back, on a log scale.
 
     values, one of:
@@ -69,20 +69,25 @@ def gradient_norm_vs_lag(values, ax=None, label=None, title="Gradient norm again
     * :class:`rnnlab.bptt.Gradients`: ||dL/dh_t|| against the lag T-1-t from the last step;
     * :class:`rnnlab.analysis.JacobianProducts`: ||ds_T/ds_{T-k}|| against k
       (geometric mean over the batch);
-    * a 1-D array already indexed by lag.
+    * a 1-D array already indexed by lag (taken to be ||dL/dh|| unless ``ylabel`` says otherwise).
+
+    ylabel: the y-axis label; by default it names the quantity drawn.
     """
     if isinstance(values, analysis.JacobianProducts):
         lags, norms = values.lags, np.exp(np.mean(np.log(values.norms), axis=0))
+        default_label = "||ds_T / ds_(T-k)|| (geometric mean over the batch)"
     elif hasattr(values, "state_grads"):
         norms = analysis.gradient_norms(values)[::-1]  # processing order -> lag from the last step
         lags = np.arange(len(norms))
+        default_label = "gradient norm ||dL/dh_(T-k)||"
     else:
         norms = np.asarray(values, dtype=np.float64)
         lags = np.arange(len(norms))
+        default_label = "gradient norm ||dL/dh_(T-k)||"
     fig, ax = figure_and_axes(ax)
     ax.semilogy(lags, norms, marker=".", linewidth=1.2, label=label)
     ax.set_xlabel("lag k (steps back in time)")
-    ax.set_ylabel("norm")
+    ax.set_ylabel(ylabel or default_label)
     ax.set_title(title)
     if label is not None:
         ax.legend(loc="upper right", fontsize="small")
