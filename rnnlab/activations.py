@@ -1,7 +1,7 @@
 """Activation functions with their derivatives.
 
 Each built-in activation knows its derivative, because the hand-written BPTT
-needs it.  ``get("tanh")`` returns the :class:`Activation`; a plain callable is
+needs it.  ``get("tanh")`` returns the `Activation`; a plain callable is
 wrapped too, but has no derivative, so backward through it raises a clear error.
 
 ===================  ==============================  ==================================
@@ -124,7 +124,7 @@ CANDIDATE_ACTIVATIONS = ("linear", "g", "tanh")
 
 
 def get(identifier):
-    """Return the :class:`Activation` for a name, an ``Activation``, a callable or ``None`` (linear)."""
+    """Return the `Activation` for a name, an ``Activation``, a callable or ``None`` (linear)."""
     if identifier is None:
         return linear
     if isinstance(identifier, Activation):

@@ -1,16 +1,18 @@
 """Backpropagation through time, written by hand.
 
-``forward`` runs a layer and keeps a :class:`Tape`: the inputs, the states
+``forward`` runs a layer and keeps a `Tape`: the inputs, the states
 after every step, each cell's gates and whatever the cells' ``backward``
 needs.  ``backward`` walks the tape from the last step to the first, calling
-the cell's ``backward`` once per step, and returns :class:`Gradients`.
+the cell's ``backward`` once per step, and returns `Gradients`.
 
 The backward protocol
 ---------------------
-A cell takes part in BPTT by implementing two methods beside ``call``::
+A cell takes part in BPTT by implementing two methods beside ``call``:
 
+```text
     forward(inputs, states) -> (output, new_states, cache)
     backward(cache, d_output, d_new_states) -> (d_inputs, d_states, d_weights)
+```
 
 ``d_output`` is dL/d(output) (B, O); ``d_new_states`` mirrors ``new_states``;
 ``d_states`` mirrors ``states``; ``d_weights`` is aligned with
@@ -166,7 +168,7 @@ def _backward_bidirectional(tape, dy, truncate, per_step):
 
 
 class Chunk:
-    """One update of :func:`truncated_stream`: outputs ``start:stop`` and their gradients."""
+    """One update of `truncated_stream`: outputs ``start:stop`` and their gradients."""
 
     def __init__(self, start, stop, outputs, grads):
         self.start, self.stop, self.outputs, self.grads = start, stop, outputs, grads
@@ -188,7 +190,7 @@ def truncated_stream(layer, x, k1, k2, loss_grad, initial_state=None, mask=None)
     ``zero_output_for_mask`` are ignored: the stream runs forwards and returns
     sequences).  x: (B, T, F).  mask: optional (B, T); it needs
     ``zero_output_for_mask=True``.
-    Yields :class:`Chunk` objects whose ``grads.weights`` align with ``layer.get_weights()``.
+    Yields `Chunk` objects whose ``grads.weights`` align with ``layer.get_weights()``.
     """
     k1, k2 = validation.count(k1, "k1"), validation.count(k2, "k2")
     if k1 > k2:
@@ -260,7 +262,7 @@ class GradientReport:
 
 def check_gradients(cell_or_layer, x=None, batch=2, time=4, features=3, mask=None, initial_state="random",
                     seed=0, eps=1e-6, constants=None):
-    """Compare :func:`backward` with central finite differences, in float64.
+    """Compare `backward` with central finite differences, in float64.
 
     cell_or_layer: a cell (run in ``RNN(cell, return_sequences=True,
     return_state=True)``), an ``RNN`` or a ``Bidirectional`` layer.  The

@@ -1,13 +1,15 @@
 """Weight constraints, as tf.keras 2 defines them, applied after each optimizer step.
 
 With ``norms`` the Euclidean norms of w along ``axis`` (kept as an axis, so
-they broadcast back) and eps = 1e-7 (tf.keras 2's ``backend.epsilon()``)::
+they broadcast back) and eps = 1e-7 (tf.keras 2's ``backend.epsilon()``):
 
+```text
     MaxNorm(max_value=2, axis=0):      w * clip(norms, 0, max_value) / (eps + norms)
     NonNeg():                          w * (w >= 0)
     UnitNorm(axis=0):                  w / (eps + norms)
     MinMaxNorm(min_value=0.0, max_value=1.0, rate=1.0, axis=0):
         w * (rate * clip(norms, min_value, max_value) + (1 - rate) * norms) / (eps + norms)
+```
 
 ``axis=0`` (the default) takes the norm over the rows of a (in, out) kernel:
 each unit's incoming weights, as in tf.keras 2.  By name: ``"max_norm"``,
@@ -100,7 +102,7 @@ _NAMES = {"max_norm": MaxNorm, "non_neg": NonNeg, "unit_norm": UnitNorm, "min_ma
 
 
 def get(identifier):
-    """A constraint from None, a name, a ``{"class_name", "config"}`` dict or a :class:`Constraint`."""
+    """A constraint from None, a name, a ``{"class_name", "config"}`` dict or a `Constraint`."""
     if identifier is None or isinstance(identifier, Constraint):
         return identifier
     if isinstance(identifier, str) and identifier in _NAMES:

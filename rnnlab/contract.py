@@ -3,22 +3,22 @@
 A cell is one step of a recurrent network.  Subclasses provide
 
 * ``state_size``: as in tf.keras 2, "an Integer, a TensorShape or a tuple of
-  Integers or TensorShapes": an int, a :class:`~rnnlab.nest.TensorShape`, or a
+  Integers or TensorShapes": an int, a `TensorShape`, or a
   list or nested tuple of them.  An int leaf ``n`` means state arrays
   (batch, n), a ``TensorShape([2, 3])`` leaf state arrays (batch, 2, 3);
 * ``output_size``: an int (outputs (batch, n)) or a TensorShape (outputs (batch, *dims));
-* ``build(input_shape)``: creates weights with :meth:`AbstractRNNCell.add_weight`;
+* ``build(input_shape)``: creates weights with `AbstractRNNCell.add_weight`;
 * ``call(inputs, states) -> (output, new_states)``: ``inputs`` is
   ``(batch, features)`` and ``states`` always arrives as a list that mirrors
   ``state_size`` (``[h]`` for ``state_size == units``).
 
 The contract's own example, the Keras docs' ``MinimalRNNCell``, is
-:class:`rnnlab.MinimalRNNCell` (``rnnlab/cells/minimal/cell.py``): it runs
-unchanged inside :class:`rnnlab.RNN`, :class:`rnnlab.StackedRNNCells` and
-:class:`rnnlab.Bidirectional`, and it is the template to copy.
+`rnnlab.MinimalRNNCell` (``rnnlab/cells/minimal/cell.py``): it runs
+unchanged inside `rnnlab.RNN`, `rnnlab.StackedRNNCells` and
+`rnnlab.Bidirectional`, and it is the template to copy.
 
 To take part in the hand-written BPTT a cell also implements the *backward
-protocol* (see :mod:`rnnlab.bptt`): ``forward(inputs, states)`` returns
+protocol* (see `rnnlab.bptt`): ``forward(inputs, states)`` returns
 ``(output, new_states, cache)`` and ``backward(cache, d_output, d_new_states)``
 returns ``(d_inputs, d_states, d_weights)``.
 """
@@ -66,7 +66,7 @@ def serialize(obj):
 
 
 def deserialize(spec, custom_objects=None):
-    """Rebuild a cell or layer from :func:`serialize`'s output.
+    """Rebuild a cell or layer from `serialize`'s output.
 
     ``spec`` must be a dict with a ``class_name`` string and a ``config`` dict.  If
     ``from_config`` fails on a missing key, an unexpected key or a value of the
@@ -121,7 +121,7 @@ def derived_seed(seed, index):
 class Weighted:
     """Owns named weights: ``add_weight``, ``get_weights``/``set_weights``, ``trainable``.
 
-    Shared by cells and layers such as :class:`rnnlab.Dense`.  Subclasses whose
+    Shared by cells and layers such as `rnnlab.Dense`.  Subclasses whose
     weights live in children (stacked cells, wrappers) override ``weights``.
     """
 
@@ -173,7 +173,7 @@ class Weighted:
         self._weight_rules = {**self._weight_rules, name: (regularizer, constraint)}  # a new dict: copies share none
 
     def weight_rules(self):
-        """``(regularizer, constraint)`` for each of :attr:`weights`, in order; None where there is none."""
+        """``(regularizer, constraint)`` for each of `weights`, in order; None where there is none."""
         return [self._weight_rules.get(name, (None, None)) for name in self._weight_names]
 
     @property
@@ -182,18 +182,18 @@ class Weighted:
         return [rule[0].penalty(w) for w, rule in zip(self.weights, self.weight_rules()) if rule[0] is not None]
 
     def regularization_gradients(self):
-        """d(sum of :attr:`losses`)/d(weight) for each of :attr:`weights` (zeros where unregularized)."""
+        """d(sum of `losses`)/d(weight) for each of `weights` (zeros where unregularized)."""
         return [np.zeros_like(w) if rule[0] is None else rule[0].gradient(w)
                 for w, rule in zip(self.weights, self.weight_rules())]
 
     def constrained(self, weights):
-        """``weights`` (a list aligned with :attr:`weights`) with each weight's constraint applied."""
+        """``weights`` (a list aligned with `weights`) with each weight's constraint applied."""
         return [w if rule[1] is None else np.asarray(rule[1](w), dtype=w.dtype)
                 for w, rule in zip(weights, self.weight_rules())]
 
     @property
     def weight_names(self):
-        """The names of :attr:`weights`, in the same order (``["kernel", "recurrent_kernel", "bias"]``)."""
+        """The names of `weights`, in the same order (``["kernel", "recurrent_kernel", "bias"]``)."""
         return list(self._weight_names)
 
     def _assign_weights(self, values):
@@ -273,17 +273,17 @@ class AbstractRNNCell(Weighted):
     #: BPTT uses it to report the total gradient dL/dh_t in ``grads.state_grads``.
     output_state_index = None
 
-    #: Names of the cache entries that :mod:`rnnlab.bptt` shows as gates on the tape.
+    #: Names of the cache entries that `rnnlab.bptt` shows as gates on the tape.
     gate_names = ()
 
-    #: Whether ``call`` and ``forward`` take ``dropout=`` masks (:class:`rnnlab.types.DropoutMasks`).
+    #: Whether ``call`` and ``forward`` take ``dropout=`` masks (`rnnlab.types.DropoutMasks`).
     #: Cells that do have the rates ``dropout`` and ``recurrent_dropout``, as in tf.keras 2.
     takes_dropout = False
     dropout = 0.0
     recurrent_dropout = 0.0
 
     def dropout_masks(self, batch_size, features, training, inputs=None, recurrent=None):
-        """The :class:`~rnnlab.types.DropoutMasks` of one layer call, or None for no dropout.
+        """The `DropoutMasks` of one layer call, or None for no dropout.
 
         As tf.keras 2: only with ``training=True``, one input mask (B, F) when
         ``dropout > 0`` and one recurrent mask (B, U) when ``recurrent_dropout > 0``,
@@ -327,9 +327,9 @@ class AbstractRNNCell(Weighted):
         raise NotImplementedError(f"{type(self).__name__} must define call(inputs, states)")
 
     def forward(self, inputs, states, **constants):
-        """``call`` plus a cache for :meth:`backward`.  Cells with a backward override this.
+        """``call`` plus a cache for `backward`.  Cells with a backward override this.
 
-        ``constants=[...]`` is passed on for a cell that :attr:`takes_constants`.
+        ``constants=[...]`` is passed on for a cell that `takes_constants`.
         """
         output, new_states = self.checked_call(inputs, states, **constants)
         return output, new_states, None
@@ -380,7 +380,7 @@ class AbstractRNNCell(Weighted):
         """Run one step: check the arguments, build on first use, then ``call``.
 
         inputs: (batch, features).  states: a list mirroring ``state_size``
-        (defaults to zeros).  constants: for a cell that :attr:`takes_constants`.
+        (defaults to zeros).  constants: for a cell that `takes_constants`.
         Returns ``(output, new_states)`` with output (batch, output_size) (or (batch, *dims)) and
         new_states a list like ``states``.
         """
@@ -402,7 +402,7 @@ class AbstractRNNCell(Weighted):
         """``call`` with its result normalised: new states always come back as a list.
 
         Keras allows ``return output, output`` for a single-state cell; we accept it too.
-        ``constants=[...]`` is passed on, for a cell that :attr:`takes_constants`.
+        ``constants=[...]`` is passed on, for a cell that `takes_constants`.
         """
         output, new_states = self.call(inputs, states, **constants)
         if not nest.is_nested(new_states):

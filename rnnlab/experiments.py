@@ -1,16 +1,20 @@
 """Ready-made experiments: one call reproduces a result from the teaching material.
 
-:func:`compare_on_copy_task` trains a SimpleRNN, a GRU and an LSTM on the
+`compare_on_copy_task` trains a SimpleRNN, a GRU and an LSTM on the
 copy-memory task and plots their learning curves against the memoryless
-baseline ``10 log 8 / (T + 20)``.  From Python::
+baseline ``10 log 8 / (T + 20)``.  From Python:
 
+```text
     result = rl.experiments.compare_on_copy_task()
     result.histories["LSTM"].loss, result.baseline
     result.figure.savefig("copy_task.png")
+```
 
-or from a shell::
+or from a shell:
 
+```text
     python -m rnnlab.experiments --delay 10 --steps 2000 --out copy_task.png
+```
 """
 
 import argparse
@@ -27,7 +31,7 @@ from .tasks import copy_memory, copy_memory_baseline
 
 @dataclass
 class CopyTaskComparison:
-    """The result of :func:`compare_on_copy_task`.
+    """The result of `compare_on_copy_task`.
 
     Attributes:
         histories: ``{cell name: rnnlab.train.History}``; ``history.loss`` is the
@@ -71,7 +75,7 @@ def compare_on_copy_task(cells=("SimpleRNN", "GRU", "LSTM"), delay=10, steps=200
     GRU and LSTM break through and end near 70-75% of the baseline.  Longer
     delays need more steps (and make SimpleRNN's failure more certain).
 
-    Returns a :class:`CopyTaskComparison`; ``figure`` is None unless ``plot``.
+    Returns a `CopyTaskComparison`; ``figure`` is None unless ``plot``.
     """
     histories = {}
     for name in cells:
@@ -109,7 +113,7 @@ def learning_curves(histories, baseline=None, title=None):
 
 
 def main(argv=None):
-    """``python -m rnnlab.experiments``: run :func:`compare_on_copy_task` and print the final losses."""
+    """``python -m rnnlab.experiments``: run `compare_on_copy_task` and print the final losses."""
     parser = argparse.ArgumentParser(description="Compare SimpleRNN, GRU and LSTM on the copy-memory task.")
     parser.add_argument("--cells", nargs="+", default=["SimpleRNN", "GRU", "LSTM"])
     parser.add_argument("--delay", type=int, default=10)

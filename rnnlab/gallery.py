@@ -1,8 +1,8 @@
 """The figures gallery: every picture in ``figures/``, each made by one seeded function.
 
-``make figures`` (``python -m rnnlab figures``) calls :func:`make_all`, so
+``make figures`` (``python -m rnnlab figures``) calls `make_all`, so
 the gallery is regenerated deterministically from the code.  Each function
-returns a ``matplotlib.figure.Figure``; :data:`FIGURES` lists them by file name.
+returns a ``matplotlib.figure.Figure``; `FIGURES` lists them by file name.
 """
 
 import pathlib
@@ -39,7 +39,7 @@ def phase_portraits():
     """Three 2-unit cells: a contraction, a rotation that settles into a cycle, and two attractors.
 
     Each panel marks its attractors: the fixed points (stable filled, unstable open) found by
-    :func:`rnnlab.analysis.find_fixed_points`, and for the rotation the closed curve it settles on.
+    `rnnlab.analysis.find_fixed_points`, and for the rotation the closed curve it settles on.
     """
     angle = np.pi / 6
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])

@@ -1,15 +1,17 @@
 """Slider experiments for the notebooks: plain functions that redraw a figure.
 
 Each callback takes the slider values as keyword arguments, re-runs a small
-simulation and redraws, returning the ``Figure``.  In a notebook::
+simulation and redraws, returning the ``Figure``.  In a notebook:
 
+```text
     from rnnlab import interactive
     interactive.sliders(interactive.dynamics, spectral_radius=(0.1, 2.0, 0.05), gain=(0.1, 3.0, 0.1),
                         input_amplitude=(0.0, 2.0, 0.1), cell=interactive.cells())
+```
 
 Because they are plain functions, pytest calls them with slider values directly.
 
-:func:`sliders` is used instead of ``ipywidgets.interact`` because interact's
+`sliders` is used instead of ``ipywidgets.interact`` because interact's
 Output widget sometimes stalls ``jupyter nbconvert --execute``: see its docstring.
 """
 
@@ -31,9 +33,11 @@ def sliders(fn, **controls):
 
     controls: as for ``ipywidgets.interact``: ``(min, max, step)`` makes a slider, a list makes a
     menu, a widget is used as it is.  Each control starts at ``fn``'s default for that argument;
-    the arguments not named keep their defaults.  Returns the widget, for the cell to display::
+    the arguments not named keep their defaults.  Returns the widget, for the cell to display:
 
+    ```text
         interactive.sliders(interactive.edge_of_chaos, gain=(0.2, 3.0, 0.1))
+    ```
 
     The figure is an ``ipywidgets.Image`` whose PNG bytes are replaced after each change; an error
     raised by ``fn`` shows as text under the controls.  Why not ``interact``: it draws into an
@@ -84,7 +88,7 @@ def cells():
 def make_cell(cell="SimpleRNN", units=32, spectral_radius=0.9, gain=1.0, inputs=1, seed=0):
     """A float64 cell whose recurrent matrix (each gate block) has the given spectral radius.
 
-    ``cell`` is a name from :func:`cells`.  ``gain`` scales the input kernel;
+    ``cell`` is a name from `cells`.  ``gain`` scales the input kernel;
     the recurrent blocks are drawn from a normal distribution and rescaled so
     their largest |eigenvalue| equals ``spectral_radius``.
     """

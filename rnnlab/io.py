@@ -1,6 +1,6 @@
 """Save and load cells and layers: one ``.npz`` file of weights plus a JSON config.
 
-:func:`load` does not trust the file it reads.  It opens the archive with
+`load` does not trust the file it reads.  It opens the archive with
 ``zipfile`` and reads each member with ``np.lib.format`` itself, never with
 pickles allowed, so a file from someone else cannot run code: only float
 arrays and one JSON string come out of it, and the classes it names must
@@ -8,7 +8,7 @@ already be defined (built-in, or imported by you).  Every size the file
 declares is checked against what the file holds *before* memory is allocated
 for it, and every problem is a ``ValueError`` that says what was expected.
 
-A :class:`~rnnlab.TensorShape` in a config (a cell's state shape, say) is
+A `TensorShape` in a config (a cell's state shape, say) is
 written to the JSON header as ``{"__tensor_shape__": [2, 3]}`` and read back
 as a TensorShape.
 """
@@ -107,7 +107,7 @@ def _decoded(entry):
 
 
 def load(path, custom_objects=None):
-    """Read an object written by :func:`save`.
+    """Read an object written by `save`.
 
     custom_objects: ``{"ClassName": cls}`` for classes defined outside rnnlab
     (subclasses of ``AbstractRNNCell`` defined in your session are found by name).
@@ -117,7 +117,7 @@ def load(path, custom_objects=None):
     * a path that cannot be read, or anything but a zip archive whose members are exactly ``__header__.npy`` and
       ``weight_0.npy``, ``weight_1.npy``, ... (stored or deflated, not encrypted);
     * stored members that claim more bytes than the file has, deflated members that
-      inflate to more than :data:`MAX_INFLATED_BYTES`, a header over :data:`MAX_HEADER_BYTES`;
+      inflate to more than `MAX_INFLATED_BYTES`, a header over `MAX_HEADER_BYTES`;
     * a member that is not a .npy array (version 1.0 or 2.0) whose declared shape
       fills it exactly, a weight that is not float32/float64 (object arrays are never
       unpickled), a header that is not a JSON string;
@@ -125,8 +125,8 @@ def load(path, custom_objects=None):
       ``object`` and a positive int ``input_size``, or that holds a TensorShape
       entry whose dims are not positive ints;
     * an ``input_size`` or a ``units`` larger than the number of weight values in the
-      file (and than :data:`ALWAYS_ALLOWED_SIZE`);
-    * a config its class cannot be rebuilt from (see :func:`rnnlab.contract.deserialize`);
+      file (and than `ALWAYS_ALLOWED_SIZE`);
+    * a config its class cannot be rebuilt from (see `rnnlab.contract.deserialize`);
     * a config whose weights, while it is built, would need more values than the file
       holds (refused before they are allocated), or whose weights do not match the file's.
     """
@@ -333,7 +333,7 @@ def _all_units(config):
 
 @contextlib.contextmanager
 def weight_budget(n_values):
-    """Within this block :meth:`Weighted.add_weight` creates at most ``n_values`` weight values in all.
+    """Within this block `Weighted.add_weight` creates at most ``n_values`` weight values in all.
 
     ``load`` builds the object it read inside one, so that a config cannot make
     it allocate weights the file does not hold.  Outside, there is no limit.
@@ -346,7 +346,7 @@ def weight_budget(n_values):
 
 
 def reserve_weight(name, shape):
-    """Take a weight of ``shape`` from the current :func:`weight_budget`; a ValueError if it is too big.
+    """Take a weight of ``shape`` from the current `weight_budget`; a ValueError if it is too big.
 
     Called by ``Weighted.add_weight`` before it allocates anything.
     """

@@ -3,7 +3,7 @@
 ``RNN`` turns a cell into a layer that eats whole sequences, with the Keras
 options: ``return_sequences``, ``return_state``, ``go_backwards``,
 ``stateful``, ``time_major``, ``zero_output_for_mask`` and masking.  The step
-loop itself runs in a *backend* (see :mod:`rnnlab.backends`); every backend
+loop itself runs in a *backend* (see `rnnlab.backends`); every backend
 returns the same numbers.
 """
 
@@ -21,7 +21,7 @@ class RNN:
     """Run a cell over sequences.
 
     Args:
-        cell: an :class:`AbstractRNNCell` (or a list of cells, stacked).
+        cell: an `AbstractRNNCell` (or a list of cells, stacked).
         return_sequences: return the output at every step (B, T, O) instead of
             the last one (B, O).
         return_state: also return the final states: ``[y, *states]``, the states in
@@ -29,7 +29,7 @@ class RNN:
         go_backwards: process the sequence from the end; the returned sequence
             is in processing order (reversed), as in Keras.
         stateful: keep the final states of one call as the initial states of the
-            next (same batch size); :meth:`reset_states` zeros them.
+            next (same batch size); `reset_states` zeros them.
         time_major: inputs and sequence outputs are (T, B, ...) instead of (B, T, ...).
         zero_output_for_mask: at masked steps output zeros instead of repeating
             the previous output.
@@ -87,15 +87,15 @@ class RNN:
 
     @property
     def losses(self):
-        """The cell's regularization penalties, a list of floats (see :mod:`rnnlab.regularizers`)."""
+        """The cell's regularization penalties, a list of floats (see `rnnlab.regularizers`)."""
         return self.cell.losses
 
     def regularization_gradients(self):
-        """The penalties' gradients, a list aligned with :meth:`get_weights`."""
+        """The penalties' gradients, a list aligned with `get_weights`."""
         return self.cell.regularization_gradients()
 
     def constrained(self, weights):
-        """``weights`` (aligned with :meth:`get_weights`) with the cell's constraints applied."""
+        """``weights`` (aligned with `get_weights`) with the cell's constraints applied."""
         return self.cell.constrained(weights)
 
     @property
@@ -113,11 +113,11 @@ class RNN:
     def __call__(self, inputs, initial_state=None, mask=None, training=None, constants=None,
                  dropout_mask=None, recurrent_dropout_mask=None):
         """Run the layer.  Returns y, or ``[y, *final_states]`` with ``return_state``
-        (the states nested per cell for stacked cells, see :meth:`nested_states`).
+        (the states nested per cell for stacked cells, see `nested_states`).
 
         y is (B, T, O) with ``return_sequences`` ((T, B, O) if ``time_major``), else (B, O).
         training: with True, a cell's ``dropout`` and ``recurrent_dropout`` act (one
-        mask each per call, see :class:`rnnlab.types.DropoutMasks`); otherwise they do nothing.
+        mask each per call, see `rnnlab.types.DropoutMasks`); otherwise they do nothing.
         constants: a list of (B, ...) arrays passed to the cell at every step, for a
         cell whose ``call`` takes ``constants`` (as in tf.keras 2; the python loop runs it).
         dropout_mask (B, F), recurrent_dropout_mask (B, U): explicit masks used instead
@@ -129,9 +129,9 @@ class RNN:
 
     def prepare(self, inputs, initial_state=None, mask=None, constants=None, training=None,
                 dropout_mask=None, recurrent_dropout_mask=None):
-        """:meth:`check_call`, then build the cell for the inputs' features.
+        """`check_call`, then build the cell for the inputs' features.
 
-        Returns a :class:`SequenceRun` with the inputs in processing order.
+        Returns a `SequenceRun` with the inputs in processing order.
         """
         run = self.check_call(inputs, initial_state, mask, constants, training, dropout_mask, recurrent_dropout_mask)
         self.cell.ensure_built((None, run.inputs.shape[-1]))
@@ -142,7 +142,7 @@ class RNN:
         """Check every argument of a call, and that the backend can run the cell; change nothing
         but the cell's random generator, which draws the dropout masks last.
 
-        Returns a :class:`SequenceRun` with the inputs in processing order.
+        Returns a `SequenceRun` with the inputs in processing order.
         """
         x = validation.sequence(inputs, self.dtype, self.cell.input_size if self.built else None,
                                 self.time_major)  # (B, T, F)
@@ -415,9 +415,9 @@ class Bidirectional:
         return merged[0] if len(merged) == 1 else merged
 
     def merge_backward(self, forward, backward, dy):
-        """Undo :meth:`merge` for gradients: dL/d(merged result) -> (dL/d forward, dL/d backward).
+        """Undo `merge` for gradients: dL/d(merged result) -> (dL/d forward, dL/d backward).
 
-        ``forward`` and ``backward`` are the two layers' results as :meth:`merge`
+        ``forward`` and ``backward`` are the two layers' results as `merge`
         received them; ``dy`` has the structure and shapes of the merged result
         (no broadcasting; ``None`` is zero for a state's entry).  Each returned
         gradient has the structure of its layer's result.
@@ -527,7 +527,7 @@ class Dense(Weighted):
         return self.forward(inputs)[0]
 
     def forward(self, inputs):
-        """Returns ``(y, cache)``; ``cache`` feeds :meth:`backward`."""
+        """Returns ``(y, cache)``; ``cache`` feeds `backward`."""
         x = self._check(inputs)
         self.ensure_built(x.shape)
         pre = x @ self.kernel

@@ -2,7 +2,7 @@
 
 Every loss returns ``(value, d_predictions)``: the scalar loss as a Python
 float, and dL/d(predictions), an array of the predictions' shape and dtype.
-That gradient is what :func:`rnnlab.bptt.backward` takes as ``dy``.
+That gradient is what `rnnlab.bptt.backward` takes as ``dy``.
 
 Two shapes of prediction are supported:
 
@@ -29,15 +29,19 @@ def mse(predictions, targets, mask=None):
     """Mean squared error and its gradient.
 
     With predictions ``p`` and targets ``y`` of shape ``(batch, features)`` or
-    ``(batch, time, features)``, ``F`` features and ``N`` unmasked positions::
+    ``(batch, time, features)``, ``F`` features and ``N`` unmasked positions:
 
+    ```text
         L = 1/(N F) * sum_{unmasked n} sum_f (p[n, f] - y[n, f])^2
+    ```
 
     Without a mask this is the plain mean over all elements.  Each element
-    appears in one squared term, so::
+    appears in one squared term, so:
 
+    ```text
         dL/dp[n, f] = 2 (p[n, f] - y[n, f]) / (N F)    if n is unmasked
                     = 0                                 if n is masked
+    ```
 
     Args:
         predictions: float array ``(batch, features)`` or ``(batch, time, features)``.
@@ -87,16 +91,20 @@ def softmax(logits):
 def softmax_cross_entropy(logits, targets, mask=None):
     """Softmax cross-entropy with integer class targets, and its gradient.
 
-    For one position with logits ``z`` (``C`` classes) and target class ``y``::
+    For one position with logits ``z`` (``C`` classes) and target class ``y``:
 
+    ```text
         L_n = -log softmax(z)_y = logsumexp(z) - z_y
         logsumexp(z) = m + log sum_j exp(z_j - m),   m = max_j z_j   (stable)
+    ```
 
     The loss is the mean of ``L_n`` over the ``N`` unmasked positions.  Since
-    d logsumexp(z)/dz_k = softmax(z)_k and dz_y/dz_k = [k == y]::
+    d logsumexp(z)/dz_k = softmax(z)_k and dz_y/dz_k = [k == y]:
 
+    ```text
         dL/dz[n, k] = (softmax(z[n])_k - [k == y_n]) / N    if n is unmasked
                     = 0                                      if n is masked
+    ```
 
     Args:
         logits: float array ``(batch, classes)`` or ``(batch, time, classes)``.
@@ -125,7 +133,7 @@ def softmax_cross_entropy(logits, targets, mask=None):
 def accuracy(logits, targets, mask=None):
     """Fraction of (unmasked) positions whose largest logit is the target class.
 
-    Shapes as in :func:`softmax_cross_entropy`.  Returns a float in ``[0, 1]``.
+    Shapes as in `softmax_cross_entropy`.  Returns a float in ``[0, 1]``.
     """
     z = _predictions(logits, "logits", "classes")
     weights, count = _position_weights(mask, z)

@@ -1,7 +1,6 @@
 """``Sequential``: recurrent layers plus a ``Dense`` readout, trained end to end by hand-written BPTT.
 
-::
-
+```text
     model = rl.Sequential([
         rl.RNN(rl.LSTMCell(32, seed=0), return_sequences=True),   # inner layers return sequences
         rl.RNN(rl.GRUCell(32, seed=1)),                           # the last may return (B, H)
@@ -9,13 +8,16 @@
     ], loss="mse", optimizer=rl.optimizers.Adam(1e-2, clipnorm=1.0))
     history = model.fit(x, y, epochs=10, batch_size=32, seed=0)
     model.predict(x); model.evaluate(x, y); model.save("model.npz")
+```
 
-The gradient of one minibatch, from the top down (see :meth:`Sequential.loss_and_gradients`)::
+The gradient of one minibatch, from the top down (see `Sequential.loss_and_gradients`):
 
+```text
     h_0 = x;  h_k, tape_k = bptt.forward(rnn_k, h_{k-1});  p = dense(h_K)
     L, dL/dp = loss(p, y, mask)
     dL/dh_K, dL/d(dense weights) = dense.backward(dL/dp)
     dL/dh_{k-1}, dL/d(rnn_k weights) = bptt.backward(tape_k, dL/dh_k)    for k = K .. 1
+```
 """
 
 import copy
@@ -43,7 +45,7 @@ class Sequential:
         loss: ``"mse"``, ``"cross_entropy"`` (softmax over the Dense outputs,
             integer class targets) or a callable ``loss(p, y, mask) -> (L, dL/dp)``.
         optimizer: a name (``"adam"``, ``"sgd"``, ...) or an
-            :class:`rnnlab.optimizers.Optimizer`.
+            `rnnlab.optimizers.Optimizer`.
         name: used in ``repr`` and ``summary``.
 
     Inputs x are (B, T, F).  A ``mask`` passed to the training and evaluation
@@ -53,7 +55,7 @@ class Sequential:
 
     Attributes:
         layers: the layers, in order.
-        history: the :class:`rnnlab.train.History` of the latest ``fit``.
+        history: the `rnnlab.train.History` of the latest ``fit``.
     """
 
     def __init__(self, layers, loss="mse", optimizer="adam", name=None):
@@ -158,7 +160,7 @@ class Sequential:
         return self.readout(h)
 
     def forward(self, x, training=False):
-        """Like :meth:`predict`, but keep what the backward pass needs: ``(outputs, tapes, dense_cache)``.
+        """Like `predict`, but keep what the backward pass needs: ``(outputs, tapes, dense_cache)``.
 
         With ``training=True`` the cells' dropout acts (each tape keeps its masks).
         """
@@ -183,7 +185,7 @@ class Sequential:
     def loss_and_gradients(self, x, y, mask=None, training=False):
         """The minibatch loss and dL/d(weights), a list aligned with ``get_weights()``; no weights change.
 
-        The loss includes the layers' regularization penalties (:attr:`losses`) and
+        The loss includes the layers' regularization penalties (`losses`) and
         the gradients theirs, as in Keras.  ``training=True`` turns dropout on.
         """
         x, y, mask = self.check_data(x, y, mask)
@@ -199,7 +201,7 @@ class Sequential:
         return [penalty for layer in self.layers for penalty in layer.losses]
 
     def constrained(self, weights):
-        """``weights`` (aligned with :meth:`get_weights`) with every layer's constraints applied."""
+        """``weights`` (aligned with `get_weights`) with every layer's constraints applied."""
         result, start = [], 0
         for layer in self.layers:
             count = len(layer.weights)
@@ -287,7 +289,7 @@ class Sequential:
 
     def fit(self, x, y, epochs=None, batch_size=32, validation_data=None, callbacks=(), seed=None, shuffle=True,
             mask=None, steps=None, verbose=None):
-        """Train on arrays; see :func:`rnnlab.train.fit`.  Returns the :class:`~rnnlab.train.History`."""
+        """Train on arrays; see `rnnlab.train.fit`.  Returns the `History`."""
         from . import train
 
         return train.fit(self, x, y, epochs=epochs, batch_size=batch_size, validation_data=validation_data,
@@ -295,7 +297,7 @@ class Sequential:
 
     def fit_generator(self, make_batch, steps, steps_per_epoch=None, validation_data=None, callbacks=(),
                       verbose=None):
-        """Train on fresh batches ``make_batch(step)``; see :func:`rnnlab.train.fit_generator`."""
+        """Train on fresh batches ``make_batch(step)``; see `rnnlab.train.fit_generator`."""
         from . import train
 
         return train.fit_generator(self, make_batch, steps, steps_per_epoch=steps_per_epoch,
@@ -304,7 +306,7 @@ class Sequential:
     # -- saving ----------------------------------------------------------------
 
     def save(self, path):
-        """Write the architecture, loss, optimizer settings and weights to ``path`` (see :func:`rnnlab.save`).
+        """Write the architecture, loss, optimizer settings and weights to ``path`` (see `rnnlab.save`).
 
         The optimizer's state (moments, step count) is not saved: a loaded model starts a fresh optimizer.
         """
@@ -314,7 +316,7 @@ class Sequential:
 
     @classmethod
     def load(cls, path, custom_objects=None):
-        """Read a model written by :meth:`save`."""
+        """Read a model written by `save`."""
         from .io import load
 
         model = load(path, custom_objects)
@@ -395,7 +397,7 @@ def optimizer_to_config(optimizer):
 
 
 def optimizer_from_config(spec):
-    """A fresh optimizer from :func:`optimizer_to_config`'s output."""
+    """A fresh optimizer from `optimizer_to_config`'s output."""
     classes = {type_.__name__: type_ for type_ in optimizers.OPTIMIZERS.values()}
     if spec["class_name"] not in classes:
         raise ValueError(f"unknown optimizer class {spec['class_name']!r}; expected one of {sorted(classes)}")

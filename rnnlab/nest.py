@@ -1,8 +1,8 @@
-"""Helpers for nested state structures, and :class:`TensorShape`.
+"""Helpers for nested state structures, and `TensorShape`.
 
 A cell's ``state_size`` is a *leaf* or a list or tuple of leaves, nested as
 deep as needed.  A leaf is an ``int`` (one state vector: arrays (batch, size))
-or a :class:`TensorShape` (a state with more dimensions: arrays (batch, *dims),
+or a `TensorShape` (a state with more dimensions: arrays (batch, *dims),
 e.g. (batch, 2, 3) for ``TensorShape([2, 3])``).  ``StackedRNNCells`` for
 example has ``state_size == ([8, 8], 4)``: an LSTM's ``[h, c]`` followed by a
 SimpleRNN's ``h``.  States follow the same structure with arrays as leaves.
@@ -21,7 +21,7 @@ class TensorShape:
 
     ``TensorShape([2, 3])`` as a ``state_size`` leaf means state arrays of
     shape (batch, 2, 3); as an ``output_size``, outputs (batch, 2, 3).  Like
-    tf.keras 2's ``TensorShape`` it has :meth:`as_list`, compares equal to
+    tf.keras 2's ``TensorShape`` it has `as_list`, compares equal to
     another TensorShape (or a list or tuple) with the same dims, and iterates
     over its dims.  Every dim must be a positive int.
     """
@@ -100,7 +100,7 @@ def flatten(structure):
 
 
 def pack_sequence_as(structure, flat):
-    """Inverse of :func:`flatten`: put the leaves ``flat`` into ``structure``'s shape.
+    """Inverse of `flatten`: put the leaves ``flat`` into ``structure``'s shape.
 
     >>> pack_sequence_as(([8, 8], 4), ["h1", "c1", "h2"])
     (['h1', 'c1'], 'h2')

@@ -5,12 +5,14 @@ here can be compared step by step with a Keras run.  Notation in the
 docstrings: ``w`` a parameter, ``g`` its gradient, ``lr`` the learning rate at
 this step, ``t = iterations + 1`` the 1-based step number.
 
-Usage::
+Usage:
 
+```text
     opt = rl.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0)
     new_weights = opt.apply(layer.get_weights(), grads.weights)
     layer.set_weights(new_weights)
     opt.last_grad_norm, opt.last_clipped      # for the training history
+```
 
 ``apply`` returns new arrays and never writes into the ones it is given, so a
 model can swap all its weights at once, and a call that fails validation
@@ -50,9 +52,11 @@ def _gradient_list(grads):
 def clip_by_global_norm(grads, max_norm):
     """Rescale all gradients together so their global norm is at most ``max_norm``.
 
-    With ``G = global_norm(grads)``::
+    With ``G = global_norm(grads)``:
 
+    ```text
         g_i <- g_i * max_norm / max(G, max_norm)
+    ```
 
     The factor is 1 when ``G <= max_norm``; otherwise every gradient shrinks by
     the same factor, so the direction of the full gradient is unchanged (this
@@ -116,9 +120,11 @@ class LearningRateSchedule:
 
 
 class StepDecay(LearningRateSchedule):
-    """Multiply the rate by ``factor`` every ``drop_every`` steps::
+    """Multiply the rate by ``factor`` every ``drop_every`` steps:
 
+    ```text
         lr(step) = initial * factor ** floor(step / drop_every)
+    ```
     """
 
     def __init__(self, initial, drop_every, factor):
@@ -131,10 +137,12 @@ class StepDecay(LearningRateSchedule):
 
 
 class CosineDecay(LearningRateSchedule):
-    """Half a cosine from ``initial`` down to ``alpha * initial`` over ``decay_steps`` (Keras' formula)::
+    """Half a cosine from ``initial`` down to ``alpha * initial`` over ``decay_steps`` (Keras' formula):
 
+    ```text
         s = min(step, decay_steps)
         lr(step) = initial * ((1 - alpha) * 0.5 * (1 + cos(pi * s / decay_steps)) + alpha)
+    ```
 
     After ``decay_steps`` the rate stays at ``alpha * initial``.
     """
@@ -154,10 +162,12 @@ class CosineDecay(LearningRateSchedule):
 
 
 class ExponentialDecay(LearningRateSchedule):
-    """Smooth (or, with ``staircase``, stepwise) exponential decay, as in Keras::
+    """Smooth (or, with ``staircase``, stepwise) exponential decay, as in Keras:
 
+    ```text
         lr(step) = initial * decay_rate ** (step / decay_steps)
         lr(step) = initial * decay_rate ** floor(step / decay_steps)    (staircase=True)
+    ```
     """
 
     def __init__(self, initial, decay_steps, decay_rate, staircase=False):
@@ -189,7 +199,7 @@ class Optimizer:
 
     Constructor arguments shared by every optimizer:
         learning_rate: a float > 0, or a callable ``step -> rate`` such as a
-            :class:`LearningRateSchedule`, called with ``iterations``.
+            `LearningRateSchedule`, called with ``iterations``.
         clipnorm: if set, gradients are rescaled together so their *global*
             norm is at most this (Keras calls that ``global_clipnorm``; Keras'
             own ``clipnorm`` clips each tensor separately).
@@ -328,15 +338,19 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (Nesterov) momentum.
 
-    Plain (``momentum == 0``)::
+    Plain (``momentum == 0``):
 
+    ```text
         w <- w - lr * g
+    ```
 
-    With momentum ``mu`` and velocity ``v`` (starts at 0)::
+    With momentum ``mu`` and velocity ``v`` (starts at 0):
 
+    ```text
         v <- mu * v - lr * g
         w <- w + v                         (nesterov=False)
         w <- w + mu * v - lr * g           (nesterov=True: step from the look-ahead point)
+    ```
     """
 
     name = "sgd"
@@ -363,12 +377,14 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba 2014) in the Keras form, with ``epsilon`` outside the square root.
 
-    First and second moment estimates ``m`` and ``v`` start at 0; at step ``t``::
+    First and second moment estimates ``m`` and ``v`` start at 0; at step ``t``:
 
+    ```text
         m <- m + (1 - beta_1) * (g - m)          (= beta_1 m + (1 - beta_1) g)
         v <- v + (1 - beta_2) * (g^2 - v)
         alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)     (bias correction)
         w <- w - alpha * m / (sqrt(v) + epsilon)
+    ```
     """
 
     name = "adam"
@@ -395,12 +411,14 @@ class Adam(Optimizer):
 class RMSprop(Optimizer):
     """RMSprop (Hinton 2012) in the Keras form, with ``epsilon`` inside the square root.
 
-    The mean square ``s`` starts at 0, the momentum buffer ``b`` too::
+    The mean square ``s`` starts at 0, the momentum buffer ``b`` too:
 
+    ```text
         s <- rho * s + (1 - rho) * g^2
         step = lr * g / sqrt(s + epsilon)
         w <- w - step                            (momentum == 0)
         b <- momentum * b + step;  w <- w - b    (momentum > 0)
+    ```
     """
 
     name = "rmsprop"
@@ -431,10 +449,12 @@ class RMSprop(Optimizer):
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al. 2011) in the Keras form.
 
-    The accumulator ``a`` starts at ``initial_accumulator_value``::
+    The accumulator ``a`` starts at ``initial_accumulator_value``:
 
+    ```text
         a <- a + g^2
         w <- w - lr * g / sqrt(a + epsilon)
+    ```
 
     Each entry's step shrinks as its squared gradients pile up.
     """
@@ -465,7 +485,7 @@ OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, RMSprop, Adagrad)}
 
 def get(identifier, **kwargs):
     """An optimizer from a name (``"sgd"``, ``"adam"``, ``"rmsprop"``, ``"adagrad"``; any case) and
-    constructor arguments, or an :class:`Optimizer` instance returned as it is."""
+    constructor arguments, or an `Optimizer` instance returned as it is."""
     if isinstance(identifier, Optimizer):
         if kwargs:
             raise ValueError(f"got an optimizer instance and extra arguments {sorted(kwargs)}; pass one or the other")

@@ -2,11 +2,13 @@
 
 A regularizer maps a weight array w to a scalar penalty that training adds to
 the loss, and gives that penalty's gradient, which training adds to the
-weight's gradient::
+weight's gradient:
 
+```text
     L1(l1=0.01):              l1 * sum |w|           gradient l1 * sign(w)
     L2(l2=0.01):              l2 * sum w^2           gradient 2 * l2 * w
     L1L2(l1=0.0, l2=0.0):     both terms             both gradients
+```
 
 By name, as in tf.keras 2: ``"l1"`` is ``L1()``, ``"l2"`` is ``L2()`` and
 ``"l1_l2"`` is ``L1L2(l1=0.01, l2=0.01)``.  A cell takes them as
@@ -77,7 +79,7 @@ _NAMES = {"l1": L1, "l2": L2, "l1_l2": lambda: L1L2(l1=0.01, l2=0.01)}
 
 
 def get(identifier):
-    """A regularizer from None, a name, a ``{"class_name", "config"}`` dict or a :class:`Regularizer`."""
+    """A regularizer from None, a name, a ``{"class_name", "config"}`` dict or a `Regularizer`."""
     if identifier is None or isinstance(identifier, Regularizer):
         return identifier
     if isinstance(identifier, str):

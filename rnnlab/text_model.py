@@ -2,17 +2,21 @@ r"""A character-level language model and temperature sampling.
 
 The model reads one-hot characters and predicts, at every step, the logits
 of the next character.  Trained on Reber strings it learns the grammar;
-sampling from it writes new strings::
+sampling from it writes new strings:
 
+```text
     text, vocab = rl.tasks.reber_text(2000, seed=0)
     model = rl.CharModel(vocab, units=32, seed=0)
     model.fit_text(text, steps=300, seed=0)
     rl.sample(model, "\nBP", length=60, temperature=0.5, seed=0)   # a newline starts a string
     # 'BTSSXXVPXVVEPE\nBPBTXSEPE\nBPBPVVEPE\n...'
+```
 
-Sampling with temperature tau draws the next character from ::
+Sampling with temperature tau draws the next character from:
 
+```text
     p_k = softmax(z / tau)_k = exp(z_k / tau) / sum_j exp(z_j / tau)
+```
 
 tau = 1 is the model's own distribution; tau < 1 sharpens it towards the most
 likely character (tau -> 0 is argmax, "greedy" decoding); tau > 1 flattens
@@ -39,7 +43,7 @@ class CharModel(Sequential):
         cell: ``"LSTM"``, ``"GRU"``, ``"SimpleRNN"`` or ``"MinimalRNN"``.
         depth: number of recurrent layers.
         seed: seeds the weights (layer k gets seed + k), or None for fresh random weights.
-        optimizer: as for :class:`Sequential`; the loss is always ``"cross_entropy"``.
+        optimizer: as for `Sequential`; the loss is always ``"cross_entropy"``.
 
     Inputs (B, T, V) one-hot, outputs (B, T, V) logits.
     """
@@ -75,10 +79,10 @@ class CharModel(Sequential):
         return np.eye(len(self.vocab), dtype=self.dtype)[ids][None]
 
     def fit_text(self, text, steps, batch_size=32, time=20, seed=None, **kwargs):
-        """Train on random windows of ``text`` (see :func:`rnnlab.tasks.next_char`); returns the History.
+        """Train on random windows of ``text`` (see `rnnlab.tasks.next_char`); returns the History.
 
         Step s trains on windows drawn with seed ``(seed, s)``, so a seed makes the run repeatable.
-        Other keyword arguments go to :meth:`fit_generator`.
+        Other keyword arguments go to `fit_generator`.
         """
         def make_batch(step):
             return next_char(text, batch_size, time, vocab=self.vocab, seed=None if seed is None else (seed, step),
@@ -113,7 +117,7 @@ def temperature_softmax(logits, temperature):
 
 
 def sample(model, prefix, length, temperature=1.0, seed=None):
-    """Let a :class:`CharModel` write ``length`` characters after ``prefix``; returns the new characters.
+    """Let a `CharModel` write ``length`` characters after ``prefix``; returns the new characters.
 
     The prefix is read one character at a time, carrying every layer's
     states; then each step draws a character from

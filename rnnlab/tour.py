@@ -112,7 +112,7 @@ print(sorted(times[1:])[1])
 
 
 def speed_comparison(quick):
-    """Time forward + BPTT of one LSTM on each backend, at :data:`SPEED_SIZES`, and say what the ratio depends on.
+    """Time forward + BPTT of one LSTM on each backend, at `SPEED_SIZES`, and say what the ratio depends on.
 
     The kernels remove the Python and NumPy overhead paid at every time step, so the speedup is largest
     where that overhead is most of the time: one sequence (B = 1), a small cell (H <= 32), many steps.

@@ -1,15 +1,17 @@
-"""The training loop: minibatches, a progress bar, a :class:`History` and callbacks.
+"""The training loop: minibatches, a progress bar, a `History` and callbacks.
 
-Two ways to feed a :class:`rnnlab.Sequential` model:
+Two ways to feed a `rnnlab.Sequential` model:
 
-* :func:`fit` walks fixed arrays in shuffled minibatches, epoch after epoch;
-* :func:`fit_generator` asks ``make_batch(step)`` for a fresh batch at every
-  step, the natural way to train on synthetic tasks (infinite data)::
+* `fit` walks fixed arrays in shuffled minibatches, epoch after epoch;
+* `fit_generator` asks ``make_batch(step)`` for a fresh batch at every
+  step, the natural way to train on synthetic tasks (infinite data):
 
+  ```text
       make_batch = lambda step: rl.tasks.adding_problem(64, 50, seed=step)
       history = model.fit_generator(make_batch, steps=2000)
+  ```
 
-Every step is one :meth:`~rnnlab.Sequential.train_step`.  The history keeps
+Every step is one `train_step`.  The history keeps
 each step's loss, global gradient norm and whether it was clipped, and each
 epoch's mean training loss and validation loss.  Results are deterministic:
 the shuffling uses its own ``numpy.random.Generator`` seeded by ``seed``, and
@@ -175,12 +177,12 @@ def fit(model, x, y, epochs=None, batch_size=32, validation_data=None, callbacks
         mask: an optional loss mask, (N, T) or (N,), sliced along with y.
         validation_data: ``(x, y)``, ``(x, y, mask)`` or a task's ``TaskData``;
             evaluated at the end of every epoch.
-        callbacks: :class:`Callback` objects, e.g. :class:`EarlyStopping`.
+        callbacks: `Callback` objects, e.g. `EarlyStopping`.
         verbose: True/False forces the progress bar on/off; None shows it only
             on a terminal (or in Jupyter) and never when the ``CI`` environment
             variable is set.
 
-    Returns the :class:`History` (also kept as ``model.history``).
+    Returns the `History` (also kept as ``model.history``).
     """
     x, y, mask = model.check_data(x, y, mask)
     batch_size = validation.count(batch_size, "batch_size")
@@ -220,8 +222,8 @@ def fit_generator(model, make_batch, steps, steps_per_epoch=None, validation_dat
     With infinite data an "epoch" is just a reporting period of
     ``steps_per_epoch`` steps (default ``steps // 10``, so ten epochs): the
     epoch loss is the mean step loss over the period, validation runs and
-    callbacks such as :class:`EarlyStopping` check at its end.  The other
-    arguments are as in :func:`fit`.
+    callbacks such as `EarlyStopping` check at its end.  The other
+    arguments are as in `fit`.
     """
     steps = validation.count(steps, "steps")
     per_epoch = validation.count(steps_per_epoch or max(1, steps // 10), "steps_per_epoch")

@@ -13,7 +13,7 @@ FLOAT_DTYPES = ("float32", "float64")
 
 
 def units(value):
-    """A layer's or cell's ``units``: a positive int (see :func:`count`)."""
+    """A layer's or cell's ``units``: a positive int (see `count`)."""
     return count(value, "units")
 
 

@@ -5,16 +5,16 @@ LSTM, every cell's states for a stack), ``s' = F(x, s)``.  See docs/analysis.md
 for a guide with timings.
 
 =============================  ==================================================
-step Jacobians                 :func:`step_jacobians`, :func:`state_jacobian`,
-                               :func:`input_jacobian`
-Jacobian products over a lag   :func:`trajectory_jacobians`, :func:`jacobian_products`
-recurrent eigenvalues          :func:`recurrent_eigenvalues`
-gradient flow (BPTT tape)      :func:`gradient_norms`, :func:`gradient_map`
-fixed and slow points          :func:`find_fixed_points`, :class:`FixedPoints`
-Lyapunov spectrum              :func:`lyapunov_spectrum`, :func:`kaplan_yorke_dimension`
-RTRL                           :func:`rtrl`
-PCA of trajectories            :func:`pca`, :class:`PCA`
-trajectories and states        :func:`trajectory`, :func:`split_state`, :func:`join_states`
+step Jacobians                 `step_jacobians`, `state_jacobian`,
+                               `input_jacobian`
+Jacobian products over a lag   `trajectory_jacobians`, `jacobian_products`
+recurrent eigenvalues          `recurrent_eigenvalues`
+gradient flow (BPTT tape)      `gradient_norms`, `gradient_map`
+fixed and slow points          `find_fixed_points`, `FixedPoints`
+Lyapunov spectrum              `lyapunov_spectrum`, `kaplan_yorke_dimension`
+RTRL                           `rtrl`
+PCA of trajectories            `pca`, `PCA`
+trajectories and states        `trajectory`, `split_state`, `join_states`
 =============================  ==================================================
 """
 

@@ -2,15 +2,19 @@
 
 With the input held at u*, the cell is a map s -> F(s) = F(u*, s) on the
 joint state.  A fixed point satisfies F(s) = s; a slow point almost does.
-Both are minima of the speed::
+Both are minima of the speed:
 
+```text
     q(s) = 1/2 ||F(s) - s||^2          grad q = (J - I)^T (F(s) - s),  J = dF/ds
+```
 
 We minimise q from many starts at once.  The starts are states the network
 actually visits (sampled from trajectories), plus noise.  Each start takes
-Levenberg-Marquardt steps.  With the residual r = F(s) - s and A = J - I::
+Levenberg-Marquardt steps.  With the residual r = F(s) - s and A = J - I:
 
+```text
     step = -(A^T A + mu I)^{-1} A^T r
+```
 
 This is Gauss-Newton when the damping mu is small, and fast near a root.  It is
 short gradient descent when mu is large, which keeps it safe far from one.  A
@@ -32,7 +36,7 @@ from .states import as_float64, joint_size
 
 
 class FixedPoints:
-    """The fixed (or slow) points found by :func:`find_fixed_points`, one row each.
+    """The fixed (or slow) points found by `find_fixed_points`, one row each.
 
     Attributes:
         points: (K, S) joint states, sorted by q (fastest convergence first).
@@ -135,12 +139,12 @@ def find_fixed_points(cell, states, constant_input=None, n_starts=128, noise=0.0
 
     cell: a built built-in cell (the search runs in float64).
     states: (..., S) joint states the network visits, e.g. from
-    :func:`rnnlab.analysis.trajectory`; the starts are drawn from them.
+    `rnnlab.analysis.trajectory`; the starts are drawn from them.
     constant_input: (F,), default zeros.  noise: std of the Gaussian noise
     added to each start.  q_threshold: raise it (e.g. to 1e-4) to keep slow
     points as well.  unique_tol: points closer than this (Euclidean) are one.
 
-    Returns :class:`FixedPoints`.
+    Returns `FixedPoints`.
     """
     cell = as_float64(cell)
     if not cell.built:

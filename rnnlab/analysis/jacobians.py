@@ -1,21 +1,25 @@
 """Step Jacobians of the built-in cells, written out from their equations.
 
-For one step ``s' = F(x, s)`` on the joint state (see :mod:`.states`)::
+For one step ``s' = F(x, s)`` on the joint state (see `.states`):
 
+```text
     state   J  = ds'/ds   (B, S, S)     J[b, k, l] = d s'_k / d s_l
     input   Jx = ds'/dx   (B, S, F)
     weights    = ds'/dW   (B, S, *W.shape) for each weight W, in get_weights() order
+```
 
 Every cell computes pre-activations that are linear in its weights, such as
 ``a = x K + h R + b``.  So each rule first finds G = ds'/da, the derivative of
 the new state with respect to those pre-activations, and the rest follows by
-the chain rule::
+the chain rule:
 
+```text
     ds'/dx = G K^T     ds'/dh = (direct terms) + G R^T
     ds'_k/dK_ij = x_i G_kj     ds'_k/dR_ij = h_i G_kj     ds'/db = G
+```
 
 A cell without a hand-written rule (a custom cell) gets its Jacobians from
-its own ``backward`` (see :func:`_from_backward`), when it has one.
+its own ``backward`` (see `_from_backward`), when it has one.
 
 The tests check every formula here against central finite differences.
 """
@@ -29,7 +33,7 @@ from .states import as_float64, join_states, joint_size, output_rows, split_stat
 
 
 class StepJacobians:
-    """The result of :func:`step_jacobians`.
+    """The result of `step_jacobians`.
 
     Attributes:
         new_state: s' (B, S).
@@ -56,10 +60,10 @@ def step_jacobians(cell, x, s, weights=False):
     cell: a built cell whose room has a Jacobian rule (every built-in cell:
     ``cells/<room>/jacobian.py``), a cell with a ``backward`` (the Jacobians
     then come from it), or StackedRNNCells of those.  x: (B, F) or (F,); s: the
-    joint state (B, S) or (S,), a TensorShape leaf flattened (see :mod:`.states`).
+    joint state (B, S) or (S,), a TensorShape leaf flattened (see `.states`).
     ``weights=True`` also returns ds'/dW for every weight (used by
-    :func:`rnnlab.analysis.rtrl`).  Returns
-    :class:`StepJacobians` (without the batch axis when x and s had none).
+    `rnnlab.analysis.rtrl`).  Returns
+    `StepJacobians` (without the batch axis when x and s had none).
     """
     if not cell.built:
         raise ValueError(f"{cell.name} is not built yet; build it (or run it once) before taking Jacobians")
@@ -77,12 +81,12 @@ def step_jacobians(cell, x, s, weights=False):
 
 
 def state_jacobian(cell, x, s):
-    """ds'/ds: (B, S, S) for s (B, S), or (S, S) for s (S,).  See :func:`step_jacobians`."""
+    """ds'/ds: (B, S, S) for s (B, S), or (S, S) for s (S,).  See `step_jacobians`."""
     return step_jacobians(cell, x, s).state
 
 
 def input_jacobian(cell, x, s):
-    """ds'/dx: (B, S, F) for x (B, F), or (S, F) for x (F,).  See :func:`step_jacobians`."""
+    """ds'/dx: (B, S, F) for x (B, F), or (S, F) for x (F,).  See `step_jacobians`."""
     return step_jacobians(cell, x, s).input
 
 
@@ -164,11 +168,13 @@ def product_weights(inputs, G, bias):
 
 
 def _stacked(cell, x, s, weights):
-    """Cell k's input is cell k-1's new output y_{k-1}, so by the chain rule::
+    """Cell k's input is cell k-1's new output y_{k-1}, so by the chain rule:
 
+    ```text
         ds_k'/ds   = Jx_k  dy_{k-1}/ds + [J_k in cell k's own columns]
         ds_k'/dx   = Jx_k  dy_{k-1}/dx          (dy_0/dx = I: the input itself)
         ds_k'/dW_j = Jx_k  dy_{k-1}/dW_j  for an earlier cell j, its own Jacobian for j = k
+    ```
     """
     B, S = s.shape
     sizes = [joint_size(c) for c in cell.cells]
@@ -229,7 +235,7 @@ def trajectory_jacobians(cell, x, initial_state=None):
 
 
 class JacobianProducts:
-    """ds_T/ds_{T-k} for lags k = 0..T, from :func:`jacobian_products`.
+    """ds_T/ds_{T-k} for lags k = 0..T, from `jacobian_products`.
 
     Attributes:
         lags: (T+1,) the lags k = 0, 1, ..., T.
@@ -248,9 +254,9 @@ class JacobianProducts:
 def jacobian_products(jacobians):
     """Singular values of the products P_k = ds_T/ds_{T-k} = J_T J_{T-1} ... J_{T-k+1}.
 
-    jacobians: (B, T, S, S) from :func:`trajectory_jacobians` (or (T, S, S)).
+    jacobians: (B, T, S, S) from `trajectory_jacobians` (or (T, S, S)).
     Growing singular values mean exploding gradients through that many steps,
-    shrinking ones vanishing gradients.  Returns :class:`JacobianProducts`.
+    shrinking ones vanishing gradients.  Returns `JacobianProducts`.
     """
     jacobians = validation.shaped(jacobians, "jacobians", ("batch", "time", "S", "S"), ("time", "S", "S"))
     if jacobians.ndim == 3:

@@ -2,16 +2,20 @@
 
 A small perturbation ds of the state grows like ``ds_T = J_T ... J_1 ds_0``.
 The Lyapunov exponents are the average exponential growth rates of such
-perturbations, largest first::
+perturbations, largest first:
 
+```text
     lambda_i = lim (1/n) log(sigma_i(J_n ... J_1))
+```
 
 Multiplying the Jacobians directly would overflow and lose all but the top
-direction, so the Benettin method re-orthonormalises every step::
+direction, so the Benettin method re-orthonormalises every step:
 
+```text
     Q_0 = random orthonormal (S, k)
     J_t Q_{t-1} = Q_t R_t        (QR decomposition)
     lambda_i = (1/n) sum_t log|R_t[i, i]|
+```
 
 Convention: natural log, per step of the map (a discrete-time rate; no dt).
 The first ``discard`` steps are a transient: the state settles on its
@@ -76,9 +80,11 @@ def kaplan_yorke_dimension(exponents):
     """The Kaplan-Yorke (Lyapunov) dimension of an attractor from its exponents.
 
     With the exponents sorted descending and j the largest index for which
-    lambda_1 + ... + lambda_j >= 0::
+    lambda_1 + ... + lambda_j >= 0:
 
+    ```text
         D = j + (lambda_1 + ... + lambda_j) / |lambda_{j+1}|
+    ```
 
     D = 0 when lambda_1 < 0 (a stable fixed point), and D = k when every
     partial sum is non-negative.  exponents: (k,) or (B, k); returns a float or (B,).

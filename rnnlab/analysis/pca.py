@@ -50,7 +50,7 @@ def pca(states, n_components=3):
 
     The components are the right singular vectors of the centred data matrix.
     Each is signed so that its largest entry is positive, which makes the
-    result reproducible.  Returns :class:`PCA`.
+    result reproducible.  Returns `PCA`.
     """
     states = validation.shaped(states, "states", ("...", "N", "S"))
     n_components = validation.count(n_components, "n_components")

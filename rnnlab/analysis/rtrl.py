@@ -2,10 +2,12 @@
 
 BPTT stores the whole trajectory and walks it backwards.  RTRL instead carries
 the *influence matrix* M_t = ds_t/dtheta (how the current state depends on
-every weight) forward, one step at a time::
+every weight) forward, one step at a time:
 
+```text
     M_t = J_t M_{t-1} + I_t        J_t = ds_t/ds_{t-1},  I_t = the step's own ds_t/dtheta
     dL/dtheta = sum_t (dL/dy_t) (dy_t/ds_t) M_t        (y_t is the output part of s_t)
+```
 
 No history is stored, so the gradient is available online at every step.  The
 price is memory S x P and time S^2 P per step (S state size, P number of

@@ -35,7 +35,7 @@ def join_states(leaves, cell=None):
     """The flat list of state leaves [(..., size), ...] -> the joint state (..., S).
 
     With ``cell``, each leaf may have the (..., *dims) of a TensorShape leaf of
-    ``cell.state_size``, and is flattened first: the inverse of :func:`split_state`.
+    ``cell.state_size``, and is flattened first: the inverse of `split_state`.
     """
     if not nest.is_nested(leaves) or not leaves:
         raise TypeError(f"join_states takes a non-empty list of state arrays, got {type(leaves).__name__}")
@@ -88,7 +88,7 @@ def trajectory(cell, x, initial_state=None, backend="auto"):
 
     x: (B, T, F) or (T, F).  initial_state: joint (B, S) or (S,), default zeros.
     Returns (B, T, S) (or (T, S) for unbatched x): row t is s_t, the state
-    *after* step t.  The loop runs in an :class:`rnnlab.RNN` layer with
+    *after* step t.  The loop runs in an `rnnlab.RNN` layer with
     ``backend`` (``"auto"`` uses the numba kernels when they exist).
     """
     features = cell.input_size if cell.built else "features"

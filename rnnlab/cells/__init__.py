@@ -1,7 +1,7 @@
 """The built-in cells.  Each has a room, ``cells/<room>/``: ``cell.py`` is the
 readable specification, and its kernels and Jacobian sit beside it.  Each cell
 has three lines here: its import, the ``declare`` line that makes it known to
-the backends, analyses and menus (see :mod:`rnnlab.cells.registry`), and its
+the backends, analyses and menus (see `rnnlab.cells.registry`), and its
 name in ``__all__``, which ``rnnlab`` exports."""
 
 from .gru.cell import GRUCell

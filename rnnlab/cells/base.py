@@ -67,17 +67,17 @@ def masked(array, dropout_mask):
 class KerasCell(BuiltinCell):
     """A built-in cell with tf.keras 2's dropout, regularizer and constraint arguments (SimpleRNN, GRU, LSTM).
 
-    Dropout follows tf.keras 2 (see :class:`rnnlab.types.DropoutMasks`): the
+    Dropout follows tf.keras 2 (see `rnnlab.types.DropoutMasks`): the
     layer draws one input mask (B, F) when ``dropout > 0`` and one recurrent
     mask (B, U) when ``recurrent_dropout > 0`` per call with ``training=True``,
     and the cell's ``forward(inputs, states, dropout=masks)`` multiplies the
     inputs by the first before the kernel product and the previous h by the
     second before the recurrent product.
 
-    Args, besides :class:`BuiltinCell`'s:
+    Args, besides `BuiltinCell`'s:
         dropout, recurrent_dropout: rates in [0, 1) (tf.keras 2 clips other values; rnnlab refuses them).
-        kernel_regularizer, recurrent_regularizer, bias_regularizer: see :mod:`rnnlab.regularizers`.
-        kernel_constraint, recurrent_constraint, bias_constraint: see :mod:`rnnlab.constraints`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: see `rnnlab.regularizers`.
+        kernel_constraint, recurrent_constraint, bias_constraint: see `rnnlab.constraints`.
     """
 
     takes_dropout = True
@@ -96,13 +96,13 @@ class KerasCell(BuiltinCell):
         self.bias_constraint = constraints.get(bias_constraint)
 
     def add_weight(self, name, shape, initializer="glorot_uniform", dtype=None):
-        """As :meth:`Weighted.add_weight`, with the regularizer and constraint named after the weight."""
+        """As `Weighted.add_weight`, with the regularizer and constraint named after the weight."""
         prefix = {"kernel": "kernel", "recurrent_kernel": "recurrent", "bias": "bias"}[name]
         self.set_weight_rules(name, getattr(self, f"{prefix}_regularizer"), getattr(self, f"{prefix}_constraint"))
         return super().add_weight(name, shape, initializer, dtype)
 
     def call(self, inputs, states, dropout=None):
-        """One step: :meth:`forward` without its cache (``dropout`` passed on only when given,
+        """One step: `forward` without its cache (``dropout`` passed on only when given,
         so a subclass's ``forward(inputs, states)`` without it still works)."""
         output, new_states, _ = self.forward(inputs, states, **({} if dropout is None else {"dropout": dropout}))
         return output, new_states

@@ -1,7 +1,7 @@
 """What a cell declares to the rest of rnnlab, in one place.
 
 Each built-in cell has a room, ``rnnlab/cells/<room>/``, and one
-:func:`declare` line in ``rnnlab/cells/__init__.py``.  The room holds:
+`declare` line in ``rnnlab/cells/__init__.py``.  The room holds:
 
 * ``cell.py``: the readable equations, forward and backward (the specification);
 * ``cpu.py``: its ``@njit`` loops and ``adapter``, which the numba host calls
@@ -62,7 +62,7 @@ def declare(cell_class, room=None, short_name=None, backends=(), recurrent_block
     """Make ``cell_class`` known to the backends, analyses and menus.  Returns the class.
 
     ``backends`` lists the kernel backends its room implements (``"numba"``:
-    ``cpu.py``, ``"cuda"``: ``cuda.py``), run by the hosts of :data:`BACKEND_HOSTS`.
+    ``cpu.py``, ``"cuda"``: ``cuda.py``), run by the hosts of `BACKEND_HOSTS`.
     """
     modules = {name: BACKEND_HOSTS[name] for name in backends}
     _DECLARATIONS[cell_class] = Declaration(cell_class, room, short_name, recurrent_blocks, modules)
@@ -78,7 +78,7 @@ def declare_backend(cell_class, backend, module_path):
 
 
 def declaration_for(cell):
-    """The :class:`Declaration` of ``cell``'s exact class, or None."""
+    """The `Declaration` of ``cell``'s exact class, or None."""
     return _DECLARATIONS.get(type(cell))
 
 
@@ -97,7 +97,7 @@ def room_module(cell, part):
 
 
 def declarations():
-    """Every :class:`Declaration`, in declaration order."""
+    """Every `Declaration`, in declaration order."""
     return list(_DECLARATIONS.values())
 
 

@@ -64,7 +64,7 @@ class StackedRNNCells(AbstractRNNCell):
 
     @property
     def weight_names(self):
-        """``"cells[k].<name>"`` for each inner cell's weights, in :attr:`weights` order."""
+        """``"cells[k].<name>"`` for each inner cell's weights, in `weights` order."""
         return [f"cells[{k}].{name}" for k, cell in enumerate(self.cells) for name in cell.weight_names]
 
     def _assign_weights(self, values):

@@ -3,31 +3,36 @@
 Sweeps over many small networks (an "edge of chaos" grid of spectral radius x
 seed, say) are a different workload from one big network: each network is
 tiny, so the work is in running all of them together.  Every network n has its
-own weights and follows the SimpleRNN equation (Keras layout, row vectors)::
+own weights and follows the SimpleRNN equation (Keras layout, row vectors):
 
+```text
     h_t = tanh(x_t K_n + h_{t-1} R_n + b_n)        t = 1..T
+```
 
 with K_n (F, H), R_n (H, H), b_n (H,).  The input x is shared by every
 network ((T, F)), given per network ((N, T, F)), or absent (autonomous
 dynamics, F = 0).
 
-:func:`simulate` returns each network's final state, optionally its
+`simulate` returns each network's final state, optionally its
 trajectory, and per-network summaries: the mean |h| over time and units, the
 loss, and -- with ``gradients=True`` -- the norm of the gradient of a simple
-loss with respect to the weights (K, R, b) and to the initial state::
+loss with respect to the weights (K, R, b) and to the initial state:
 
+```text
     loss="final":  L_n = 1/2 |h_T|^2
     loss="mean":   L_n = 1/(2T) sum_t |h_t|^2
+```
 
 ``backend="numba"`` runs a numba ``prange`` kernel over the networks on the
-CPU (:mod:`rnnlab.ensemble.cpu`); ``backend="cuda"`` runs one block per
-network on a GPU, all in one launch (:mod:`rnnlab.ensemble.cuda`).
+CPU (`rnnlab.ensemble.cpu`); ``backend="cuda"`` runs one block per
+network on a GPU, all in one launch (`rnnlab.ensemble.cuda`).
 ``backend="auto"`` picks the GPU only when a real one is present.  The old
 spelling ``backend="cpu"`` still means ``"numba"``.  Nothing is imported or
 compiled until the first call.
 
-Example: an edge-of-chaos sweep (see ``docs/gpu.md``)::
+Example: an edge-of-chaos sweep (see ``docs/gpu.md``):
 
+```text
     import numpy as np
     from rnnlab import ensemble
 
@@ -40,6 +45,7 @@ Example: an edge-of-chaos sweep (see ``docs/gpu.md``)::
     h0 = np.random.default_rng(1).normal(size=(nets.n, 32)) * 0.5
     result = ensemble.simulate(nets, x, h0=h0, gradients=True)
     grid = result.grad_h0_norm.reshape(len(radii), len(seeds))  # radius x seed
+```
 """
 
 import numpy as np
@@ -149,7 +155,7 @@ def _per_network(value, n, name):
 
 
 class EnsembleResult:
-    """What :func:`simulate` returns.
+    """What `simulate` returns.
 
     Attributes (N = networks, T = steps, H = units):
         final_state: (N, H).

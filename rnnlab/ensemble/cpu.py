@@ -1,4 +1,4 @@
-"""The CPU half of :mod:`rnnlab.ensemble` (``backend="numba"``): one numba ``prange`` over the networks.
+"""The CPU half of `rnnlab.ensemble` (``backend="numba"``): one numba ``prange`` over the networks.
 
 Each network runs its own time loop (forward, then backward when gradients are
 asked for) in one thread, in preallocated per-network buffers.  Imported, and
@@ -100,7 +100,7 @@ def _ensemble(K, R, b, x, x_per_network, h0, loss_kind, want_grads, keep_traj,
 
 
 def run(ensemble, x, h0, trajectories, gradients, loss, return_grads):
-    """Host wrapper: allocate, run :func:`_ensemble`, package the results as a dict."""
+    """Host wrapper: allocate, run `_ensemble`, package the results as a dict."""
     dtype = np.dtype(ensemble.dtype)
     N, H, F = ensemble.n, ensemble.units, ensemble.features
     per_network = x.ndim == 3

@@ -1,4 +1,4 @@
-"""The GPU half of :mod:`rnnlab.ensemble`: one thread block per network, one launch for all.
+"""The GPU half of `rnnlab.ensemble`: one thread block per network, one launch for all.
 
 Block n keeps R_n in shared memory (rows padded to H + 1, so that both the
 row walk of the forward pass and the column walk of the backward pass hit
@@ -7,15 +7,15 @@ distinct banks) and h in a double buffer; thread j owns unit j.  Per step:
 The backward pass runs in the same launch from the stored trajectory:
 ``da_j = dh_j (1 - h_j^2)`` is written to ``dA`` (N, T, H), and
 ``dh_k = R[k, :] . da``.  The weight gradients are then one batched GEMM each
-(``dR_n = H_prev^T dA_n``, ``dK_n = X^T dA_n``; see :func:`ensemble_device`),
+(``dR_n = H_prev^T dA_n``, ``dK_n = X^T dA_n``; see `ensemble_device`),
 the DESIGN's "one GEMM for dW and dR after the backward loop" applied to N
 networks at once.  Summaries (mean |h|, loss, |dL/dh0|) are reduced in shared
 memory at the end.
 
-:func:`run` is what :func:`rnnlab.ensemble.simulate` calls (host arrays in
-and out); :func:`ensemble_device` works on device arrays.  Memory, copies,
+`run` is what `rnnlab.ensemble.simulate` calls (host arrays in
+and out); `ensemble_device` works on device arrays.  Memory, copies,
 launches and GEMMs go through the CUDA backend's
-:class:`~rnnlab.backends.cuda.device.Device`.
+`Device`.
 """
 
 import functools
@@ -31,7 +31,7 @@ MAXH = 64  # units per network on the GPU path (one thread each)
 
 
 def shared_bytes(H, itemsize):
-    """Dynamic shared memory of :func:`ensemble_kernel`: R (H, H+1), h (2, H), da, reduction."""
+    """Dynamic shared memory of `ensemble_kernel`: R (H, H+1), h (2, H), da, reduction."""
     return (H * (H + 1) + 3 * H + 2 * MAXH) * itemsize
 
 
@@ -178,7 +178,7 @@ def norms_kernel(dtype_name):
 
 
 def run(ensemble, x, h0, trajectories, gradients, loss, return_grads, dev=None):
-    """GPU path of :func:`rnnlab.ensemble.simulate`: copy in, :func:`ensemble_device`, copy out (a dict of host arrays)."""
+    """GPU path of `rnnlab.ensemble.simulate`: copy in, `ensemble_device`, copy out (a dict of host arrays)."""
     dev = dev or get_device()
     dtype = np.dtype(ensemble.dtype)
     N, H, F = ensemble.n, ensemble.units, ensemble.features
@@ -203,7 +203,7 @@ def run(ensemble, x, h0, trajectories, gradients, loss, return_grads, dev=None):
 def ensemble_device(K, R, b, x, h0, trajectories=False, gradients=False, loss="final", dev=None):
     """The ensemble on device arrays: K (N, F, H) (F >= 1), R (N, H, H), b (N, H), x (N or 1, T, F), h0 (N, H).
 
-    One launch of :func:`ensemble_kernel` (N blocks) runs every network
+    One launch of `ensemble_kernel` (N blocks) runs every network
     forward and, with ``gradients``, backward, writing the per-step
     pre-activation gradients dA (N, T, H); then dR = H_prev^T dA and
     dK = X^T dA are one batched GEMM each, and a last launch reduces the

@@ -1,4 +1,4 @@
-"""Old spelling of :mod:`rnnlab.backends.numba.blas`."""
+"""Old spelling of `rnnlab.backends.numba.blas`."""
 
 import sys
 

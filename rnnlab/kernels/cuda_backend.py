@@ -1,4 +1,4 @@
-"""Old spelling of the CUDA backend, now :mod:`rnnlab.backends.cuda.device` and :mod:`rnnlab.backends.cuda.host`."""
+"""Old spelling of the CUDA backend, now `rnnlab.backends.cuda.device` and `rnnlab.backends.cuda.host`."""
 
 from ..backends.cuda.device import (CONFIG, Device, availability_problem, get_device,  # noqa: F401
                                     gpu_available, options, simulator_active)

@@ -1,4 +1,4 @@
-"""Old spelling of :mod:`rnnlab.backends.numba.fastmath`."""
+"""Old spelling of `rnnlab.backends.numba.fastmath`."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Old spelling of :mod:`rnnlab.backends.numba.custom_scan` (the custom-cell scan)."""
+"""Old spelling of `rnnlab.backends.numba.custom_scan` (the custom-cell scan)."""
 
 import sys
 

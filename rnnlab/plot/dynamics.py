@@ -28,8 +28,8 @@ def _label_pcs(ax, pca, dims):
 def pca_trajectories(states, dims=2, ax=None, pca=None, max_trajectories=20, title="State trajectories (PCA)"):
     """Trajectories projected on their first 2 or 3 principal components.
 
-    states: (B, T, S) or (T, S), e.g. from :func:`rnnlab.analysis.trajectory`.
-    pca: a fitted :class:`rnnlab.analysis.PCA` (default: fit on ``states``).
+    states: (B, T, S) or (T, S), e.g. from `rnnlab.analysis.trajectory`.
+    pca: a fitted `rnnlab.analysis.PCA` (default: fit on ``states``).
     A dot marks where each trajectory starts.  For ``dims=3`` a given ``ax``
     must be a 3-D axes (``projection="3d"``).
     """
@@ -61,7 +61,7 @@ def phase_portrait(cell, ax=None, xlim=(-1.5, 1.5), ylim=(-1.5, 1.5), constant_i
     where one component of the step is zero, ``F(s)_i = s_i``, and fixed
     points sit where they cross.  trajectories: optional (B, T, 2) or (T, 2)
     paths to draw on top.  fixed_points: optional
-    :class:`rnnlab.analysis.FixedPoints` to mark.
+    `rnnlab.analysis.FixedPoints` to mark.
     """
     cell = analysis.states.as_float64(cell)
     if analysis.joint_size(cell) != 2:
@@ -112,7 +112,7 @@ def fixed_points(fps, ax=None, states=None, pca=None, dims=2, mode_length=0.3, m
                  title="Fixed points"):
     """Fixed points in PCA coordinates, coloured by stability, with their unstable modes.
 
-    fps: :class:`rnnlab.analysis.FixedPoints`.  states: optional (B, T, S)
+    fps: `rnnlab.analysis.FixedPoints`.  states: optional (B, T, S)
     trajectories drawn faintly behind (and used to fit the PCA).  pca: a fitted
     PCA (default: fit on ``states``, else on the points).  Each unstable mode
     is drawn as a red line through its point, ``mode_length`` long on each side
@@ -141,7 +141,7 @@ def fixed_points(fps, ax=None, states=None, pca=None, dims=2, mode_length=0.3, m
 def eigenvalues(values, ax=None, title="Eigenvalues of the recurrent matrix"):
     """Eigenvalues in the complex plane, with the unit circle.
 
-    values: a built cell (its :func:`rnnlab.analysis.recurrent_eigenvalues`, one
+    values: a built cell (its `rnnlab.analysis.recurrent_eigenvalues`, one
     colour per gate block, labelled by block), a ``{label: eigenvalues}`` dict, or an array.
     Inside the circle a linear map forgets; outside it explodes.
     """
@@ -171,7 +171,7 @@ def eigenvalues(values, ax=None, title="Eigenvalues of the recurrent matrix"):
 def lyapunov_spectrum(exponents, ax=None, title="Lyapunov spectrum"):
     """The Lyapunov exponents against their index, with the zero line and the Kaplan-Yorke dimension.
 
-    exponents: (k,) or (B, k) from :func:`rnnlab.analysis.lyapunov_spectrum`
+    exponents: (k,) or (B, k) from `rnnlab.analysis.lyapunov_spectrum`
     (one line per row), in nats per step.
     """
     exponents = np.atleast_2d(np.asarray(exponents, dtype=np.float64))

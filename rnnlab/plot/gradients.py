@@ -13,7 +13,7 @@ def gate_activations(gates, sample=0, ax=None, title="Gate activations"):
     """Each gate over time: the mean over units as a line, the min-max range over units shaded.
 
     gates: ``tape.gates`` (``{name: (T, B, U)}``) or the tape itself, from
-    :func:`rnnlab.bptt.forward` with a GRU or LSTM cell.  sample: which
+    `rnnlab.bptt.forward` with a GRU or LSTM cell.  sample: which
     sequence of the batch to draw.
     """
     gates = getattr(gates, "gates", gates)
@@ -38,9 +38,9 @@ def gate_activations(gates, sample=0, ax=None, title="Gate activations"):
 def gradient_heatmap(grads, ax=None, leaf=0, log=True, title="Gradient flow |dL/dh_t|"):
     """A time x unit heatmap of |dL/dh_t| with a colorbar.
 
-    grads: the :class:`rnnlab.bptt.Gradients` from ``rl.bptt.backward`` (its
+    grads: the `rnnlab.bptt.Gradients` from ``rl.bptt.backward`` (its
     ``state_grads``; ``leaf`` 1 is c for LSTM), or a (T, U) array such as
-    :func:`rnnlab.analysis.gradient_map`.  ``log`` colours on a log scale,
+    `rnnlab.analysis.gradient_map`.  ``log`` colours on a log scale,
     where vanishing gradients show as a steady fade.
     """
     from matplotlib.colors import LogNorm
@@ -66,8 +66,8 @@ def gradient_norm_vs_lag(values, ax=None, label=None, title="Gradient norm again
 
     values, one of:
 
-    * :class:`rnnlab.bptt.Gradients`: ||dL/dh_t|| against the lag T-1-t from the last step;
-    * :class:`rnnlab.analysis.JacobianProducts`: ||ds_T/ds_{T-k}|| against k
+    * `rnnlab.bptt.Gradients`: ||dL/dh_t|| against the lag T-1-t from the last step;
+    * `rnnlab.analysis.JacobianProducts`: ||ds_T/ds_{T-k}|| against k
       (geometric mean over the batch);
     * a 1-D array already indexed by lag (taken to be ||dL/dh|| unless ``ylabel`` says otherwise).
 

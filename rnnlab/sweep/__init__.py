@@ -1,7 +1,8 @@
 """Sweeps: call one function at every point of a parameter grid, on every core or on a cluster.
 
-The engine is Dask distributed::
+The engine is Dask distributed:
 
+```text
     import rnnlab as rl
 
     def run(gain, seed):                 # any function of the parameters that returns a dict
@@ -12,12 +13,13 @@ The engine is Dask distributed::
     res.table                            # pandas DataFrame: gain, seed, exponent; one row per finished point
     res.array(0, "trajectory")           # read from the store when asked for
     res.errors                           # the points whose task raised, with message and traceback
+```
 
-``rl.sweep`` is this package, and calling it calls :func:`rnnlab.sweep.run.sweep`.
-The modules: :mod:`~rnnlab.sweep.grid` (points and task keys),
-:mod:`~rnnlab.sweep.store` (the folder of finished tasks),
-:mod:`~rnnlab.sweep.run` (the client's loop and the workers' task),
-:mod:`~rnnlab.sweep.results` and :mod:`~rnnlab.sweep.studies` (two ready-made population studies,
+``rl.sweep`` is this package, and calling it calls `rnnlab.sweep.run.sweep`.
+The modules: `grid` (points and task keys),
+`store` (the folder of finished tasks),
+`run` (the client's loop and the workers' task),
+`results` and `studies` (two ready-made population studies,
 ``rl.sweep.edge_of_chaos`` and ``rl.sweep.trained_population``).  The guide is ``docs/sweeps.md``.
 
 It needs the optional "sweep" extra: ``pip install 'rnnlab[sweep]'`` (dask,
@@ -46,10 +48,10 @@ __all__ = ["sweep", "local_cluster", "SweepResult", "TaskError", "Store", "Corru
 
 
 class _CallableModule(types.ModuleType):
-    """The type of this package: ``rl.sweep(fn, grid, ...)`` calls :func:`sweep`, and ``rl.sweep.Store`` still works."""
+    """The type of this package: ``rl.sweep(fn, grid, ...)`` calls `sweep`, and ``rl.sweep.Store`` still works."""
 
     def __call__(self, fn, grid, client=None, store=None, *, progress=None):
-        """:func:`rnnlab.sweep.run.sweep`."""
+        """`rnnlab.sweep.run.sweep`."""
         return sweep(fn, grid, client=client, store=store, progress=progress)
 
 

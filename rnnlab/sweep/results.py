@@ -17,13 +17,13 @@ class TaskError:
 
 
 class SweepResult:
-    """The results of :func:`rnnlab.sweep`.
+    """The results of `rnnlab.sweep`.
 
     Attributes:
         table: pandas DataFrame, one row per finished grid point in grid order
             (index 0, 1, ...): the parameters, then the scalar results.  A
             point whose task raised has no row.
-        errors: list of :class:`TaskError`, in grid order; empty when every task finished.
+        errors: list of `TaskError`, in grid order; empty when every task finished.
     """
 
     def __init__(self, table, keys, array_names, errors, store=None, arrays=None):

@@ -3,7 +3,7 @@
 The client (this process) submits one Dask task per missing grid point and
 handles each result as it arrives: it writes it to the store at once (when
 there is one), then counts it on the progress bar.  The workers only run
-:func:`run_task`; they need rnnlab and ``fn``'s module, but no access to the store.
+`run_task`; they need rnnlab and ``fn``'s module, but no access to the store.
 """
 
 import sys
@@ -20,19 +20,19 @@ from . import grid as grids
 from .results import SweepResult, TaskError
 from .store import CorruptEntry, Store
 
-#: The environment the nannies of :func:`local_cluster` give each worker process: one worker per core already
+#: The environment the nannies of `local_cluster` give each worker process: one worker per core already
 #: uses every core, so numba's and the BLAS's own thread pools would only oversubscribe them.  (Dask sets the
 #: BLAS variables to 1 itself before it spawns a worker; NUMBA_NUM_THREADS it leaves alone.)
 WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def local_cluster(n_workers=None):
-    """The cluster that :func:`sweep` starts when it is given no client.
+    """The cluster that `sweep` starts when it is given no client.
 
     A ``distributed.LocalCluster`` listening on 127.0.0.1 only (its dashboard
     too, on a free port): ``n_workers``
     worker processes (None: one per core) of one thread each, with
-    :data:`WORKER_ENV` in their environment.  Close it when done (or use it in
+    `WORKER_ENV` in their environment.  Close it when done (or use it in
     a ``with`` block); keep one open to run several sweeps without starting
     processes each time: ``rl.sweep(fn, grid, client=distributed.Client(cluster))``.
     """
@@ -54,13 +54,13 @@ def sweep(fn, grid, client=None, store=None, *, progress=None):
             hashed into the task keys.
         client: a ``distributed.Client`` of any scheduler (a LocalCluster, SSH,
             SLURM or PBS through dask-jobqueue, Kubernetes).  None starts
-            :func:`local_cluster` for this call and shuts it down at the end.
+            `local_cluster` for this call and shuts it down at the end.
         store: None keeps the results in memory, so nothing survives a crash.
             A folder path: each finished task is written there at once, and a
             rerun with the same store computes only the tasks that are missing
             (and those whose entry is corrupt, with a warning).
         progress: draw a tqdm progress bar; None: when stdout is a terminal or
-            a notebook (:func:`rnnlab.train.progress_enabled`).
+            a notebook (`rnnlab.train.progress_enabled`).
 
     Returns:
         SweepResult: ``res.table`` (pandas DataFrame, one row per finished
@@ -93,7 +93,7 @@ def sweep(fn, grid, client=None, store=None, *, progress=None):
     errors = {}  # grid index -> TaskError
 
     def keep(i, outcome):
-        """Handle the outcome of the task of grid point i (see :func:`run_task`)."""
+        """Handle the outcome of the task of grid point i (see `run_task`)."""
         if "error" in outcome:
             errors[i] = TaskError(points[i], outcome["error"], outcome["traceback"])
             return

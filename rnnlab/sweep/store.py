@@ -6,7 +6,7 @@ zip archive in numpy's .npz layout, holding
     entry.json      the function's name, the parameters, the scalar results and the names of the arrays
     <name>.npy      one member per array result
 
-``<key>`` is the task's key (:func:`rnnlab.sweep.grid.key`).  Nothing in a
+``<key>`` is the task's key (`rnnlab.sweep.grid.key`).  Nothing in a
 store is a pickle (arrays are read back with ``allow_pickle=False``), so
 reading a store cannot run code.
 
@@ -15,9 +15,9 @@ and then renamed to ``PATH/<key>.npz``.  A rename is atomic, so an entry is
 there whole or not at all, even if its writer is killed halfway; when two
 sweeps store the same task at once, one whole file replaces the other, and
 both hold a valid result.  Every member of a zip archive carries a CRC-32
-checksum of its bytes.  :meth:`Store.load` reads every member and checks it,
+checksum of its bytes.  `Store.load` reads every member and checks it,
 so an entry damaged afterwards (by a disk, a sync tool, a person) raises
-:class:`CorruptEntry`, and the sweep recomputes it.  Files whose names start
+`CorruptEntry`, and the sweep recomputes it.  Files whose names start
 with ``.tmp-`` are never read; a killed sweep may leave some behind, and they
 may be deleted when no sweep is writing.
 """
@@ -54,7 +54,7 @@ class Store:
         return self.path / f"{key}.npz"
 
     def load(self, key):
-        """The entry of ``key`` (the dict written by :meth:`save`, without the arrays), or None if there is none.
+        """The entry of ``key`` (the dict written by `save`, without the arrays), or None if there is none.
 
         Raises CorruptEntry when the entry cannot be read, does not match its checksums or is another key's.
         """

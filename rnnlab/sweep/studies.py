@@ -1,38 +1,44 @@
-"""Two ready-made population studies on :func:`rnnlab.sweep`: the edge of chaos, and trained networks.
+"""Two ready-made population studies on `rnnlab.sweep`: the edge of chaos, and trained networks.
 
 Both are sweeps like any other, so ``client=None`` runs them on every core of
 this machine and ``client=distributed.Client(...)`` on a cluster, and
-``store=PATH`` makes them resumable::
+``store=PATH`` makes them resumable:
 
+```text
     res = rl.sweep.edge_of_chaos(gains=[0.5, 1.0, 1.5, 2.0], units=[100], seeds=range(8))
     res.table          # one row per network: gain, units, seed, exponent, activity, reach
 
     res = rl.sweep.trained_population(cells=["GRU", "LSTM"], seeds=range(4), tasks=["flip_flop_3bit"])
     res.table          # one row per network: cell, seed, task, ..., n_stable, n_unstable, n_memories
+```
 
 **The edge of chaos.**  The random network of Sompolinsky, Crisanti & Sommers
-(1988), in the row-vector convention of the ensemble engine::
+(1988), in the row-vector convention of the ensemble engine:
 
+```text
     h_t = tanh(h_{t-1} R),    R = g J,    J_ij ~ N(0, 1/N)
+```
 
 Below g = 1 every trajectory falls to h = 0 (the largest Lyapunov exponent is
 negative); above it the network is chaotic (positive).  Network (gain, units,
 seed) is drawn so that it depends on nothing else (not on the grid nor on its
-chunk), and the same J serves every gain::
+chunk), and the same J serves every gain:
 
+```text
     rng = np.random.default_rng([seed, 0])
     J = rng.standard_normal((units, units)) / np.sqrt(units);  h_0 = rng.standard_normal(units)
     v_0 = np.random.default_rng([seed, 1]).standard_normal(units)     # the first tangent vector
+```
 
 which is what ``rl.analysis.lyapunov_spectrum(cell, x, initial_state=h_0,
 seed=[seed, 1], n_exponents=1)`` draws too, so the two give the same number.
 Each Dask task runs a chunk of networks of one size together through
-:func:`rnnlab.ensemble.simulate`, not one network per task.
+`rnnlab.ensemble.simulate`, not one network per task.
 
 **A population of trained networks.**  Each network (cell, seed, task) is
 ``RNN(cell(units)) -> Dense(n_bits)`` trained on an n-bit flip-flop with Adam.
 Then its fixed points with the input at zero are found from states the
-network visits (:func:`rnnlab.analysis.find_fixed_points`), and each stable
+network visits (`rnnlab.analysis.find_fixed_points`), and each stable
 point is read out: a stable point whose readout has every |output| > 0.5 is a
 *memory*, named by its signs (``"+-+"``).  A network that solved the task
 has all 2^n_bits memories, with saddles (unstable points) between them
@@ -55,7 +61,7 @@ from ..tasks import flip_flop
 from .results import SweepResult
 from .run import sweep
 
-#: The tasks of :func:`trained_population`: name -> the number of bits of its flip-flop.
+#: The tasks of `trained_population`: name -> the number of bits of its flip-flop.
 POPULATION_TASKS = {f"flip_flop_{n}bit": n for n in (1, 2, 3, 4)}
 
 #: A stable point is a memory when every output of the readout there is further than this from 0.
@@ -68,9 +74,9 @@ class StudyResult:
 
     Attributes:
         table: pandas DataFrame, one row per network (columns: see the study).
-        errors: the :class:`~rnnlab.sweep.TaskError` of the tasks that raised
-            (for :func:`edge_of_chaos` each task is a chunk of networks; they have no rows).
-        sweep: the :class:`~rnnlab.sweep.SweepResult` underneath: one row per Dask task, and its arrays.
+        errors: the `TaskError` of the tasks that raised
+            (for `edge_of_chaos` each task is a chunk of networks; they have no rows).
+        sweep: the `SweepResult` underneath: one row per Dask task, and its arrays.
     """
 
     table: pd.DataFrame
@@ -91,7 +97,7 @@ def random_network(units, seed):
 
 
 def edge_of_chaos_networks(units, gains, seeds, steps=300, discard=100, threshold=1e-3):
-    """One task of :func:`edge_of_chaos`: networks (gains[i], seeds[i]), all of ``units``, run as one ensemble.
+    """One task of `edge_of_chaos`: networks (gains[i], seeds[i]), all of ``units``, run as one ensemble.
 
     Returns a dict of (n,) arrays, n = len(gains):
         exponent: the largest Lyapunov exponent (nats per step), averaged over steps ``discard``..T.
@@ -138,7 +144,7 @@ def edge_of_chaos_networks(units, gains, seeds, steps=300, discard=100, threshol
 
 def edge_of_chaos(gains, units, seeds, steps=300, discard=100, threshold=1e-3, chunk_size=16, client=None,
                   store=None, progress=None):
-    """The edge-of-chaos grid gain x units x seed of random tanh networks (module docstring), on :func:`rnnlab.sweep`.
+    """The edge-of-chaos grid gain x units x seed of random tanh networks (module docstring), on `rnnlab.sweep`.
 
     Args:
         gains, units, seeds: lists of g (> 0), network sizes N and seeds; every
@@ -147,7 +153,7 @@ def edge_of_chaos(gains, units, seeds, steps=300, discard=100, threshold=1e-3, c
         discard: the transient, steps not counted in ``exponent`` and ``activity`` (< T).
         threshold: the gradient ratio that ends the gradient ``reach``.
         chunk_size: how many networks (of one size) one Dask task runs together.
-        client, store, progress: as for :func:`rnnlab.sweep`.
+        client, store, progress: as for `rnnlab.sweep`.
 
     Returns:
         StudyResult whose ``table`` has one row per network, in the order of
@@ -193,7 +199,7 @@ def memory_patterns(n_bits):
 
 def train_and_analyse(cell, seed, task, units=16, steps=600, batch_size=32, time=64, learning_rate=0.01,
                       n_starts=128):
-    """One task of :func:`trained_population`: train one network, find its fixed points, read out its memories.
+    """One task of `trained_population`: train one network, find its fixed points, read out its memories.
 
     The model is ``RNN(cell(units, seed=seed)) -> Dense(n_bits, seed=seed + 1000)``, trained for
     ``steps`` steps of Adam (cosine-decayed from ``learning_rate``, gradients
@@ -202,7 +208,7 @@ def train_and_analyse(cell, seed, task, units=16, steps=600, batch_size=32, time
     200 steps (seed 123456); the fixed points are searched from ``n_starts``
     of its states, with the input at zero.
 
-    Returns a dict: the scalars of the table (see :func:`trained_population`)
+    Returns a dict: the scalars of the table (see `trained_population`)
     and ``stable_readouts``, (n_stable, n_bits): the readout at each stable point.
     """
     n_bits = POPULATION_TASKS[task]
@@ -234,15 +240,15 @@ def train_and_analyse(cell, seed, task, units=16, steps=600, batch_size=32, time
 
 def trained_population(cells, seeds, tasks=("flip_flop_3bit",), units=16, steps=600, batch_size=32, time=64,
                        learning_rate=0.01, n_starts=128, client=None, store=None, progress=None):
-    """Train a network for every cell x seed x task and read its fixed-point topology, on :func:`rnnlab.sweep`.
+    """Train a network for every cell x seed x task and read its fixed-point topology, on `rnnlab.sweep`.
 
     Args:
         cells: short cell names (``"GRU"``, ``"LSTM"``, ``"SimpleRNN"``, ...; see ``rl.cells.registry``).
         seeds: seeds of the weights and of the training batches.
-        tasks: names from :data:`POPULATION_TASKS` (``"flip_flop_1bit"`` .. ``"flip_flop_4bit"``).
+        tasks: names from `POPULATION_TASKS` (``"flip_flop_1bit"`` .. ``"flip_flop_4bit"``).
         units, steps, batch_size, time, learning_rate, n_starts: the same for every
-            network; see :func:`train_and_analyse`.
-        client, store, progress: as for :func:`rnnlab.sweep`.  One Dask task trains one network.
+            network; see `train_and_analyse`.
+        client, store, progress: as for `rnnlab.sweep`.  One Dask task trains one network.
 
     Returns:
         StudyResult whose ``table`` has one row per network (cell slowest,
@@ -252,7 +258,7 @@ def trained_population(cells, seeds, tasks=("flip_flop_3bit",), units=16, steps=
         n_stable, n_unstable (fixed points with the input at 0); n_memories
         (stable points that read out as distinct sign patterns), n_patterns
         (2^n_bits), spurious (n_stable - n_memories), memories (the patterns
-        found, space-separated, in :func:`memory_patterns` order).
+        found, space-separated, in `memory_patterns` order).
         ``res.sweep.array(row, "stable_readouts")`` is (n_stable, n_bits).
     """
     cells = list(_values(cells, "cells"))

@@ -10,12 +10,14 @@ class MinGRUCell(ProjectionCell):
     """minGRU from Feng, Tung, Ahmed, Bengio and Hajimirsadeghi, "Were RNNs All We Needed?" (2024).
 
     The GRU without its reset gate, and with an update gate and a candidate
-    that depend on the input alone::
+    that depend on the input alone:
 
+    ```text
         a  = x @ K + b                     (B, 2U), split into a_z, a_h
         z  = sigmoid(a_z)                  the update gate
         hh = act(a_h)                      the candidate h~ (act: "linear" by default)
         h' = (1 - z) * h + z * hh          output = h'
+    ```
 
     There is no ``recurrent_kernel``: h enters only through the last line, so
     the recurrence is linear in h (h' = a_t h + b_t with a_t = 1 - z, b_t = z hh),
@@ -55,11 +57,13 @@ class MinGRUCell(ProjectionCell):
     def backward(self, cache, d_output, d_new_states):
         """Gradients of one step.
 
-        With g = d_output + d_h' (output and new state are both h')::
+        With g = d_output + d_h' (output and new state are both h'):
 
+        ```text
             dz  = g * (hh - h)             dhh = g * z              dh = g * (1 - z)
             da  = [dz * z (1 - z), dhh * act'(a_h)]                 (B, 2U)
             dx  = da K^T     dK = x^T da     db = sum_batch da
+        ```
 
         Returns ``(d_inputs, [d_h], [dK, db])``.
         """

@@ -1,13 +1,13 @@
 """MinGRUCell on the CPU: the time loop of ``cell.py``'s equations as ``@njit`` kernels.
 
-The gate and the candidate see only the input, so the host (:mod:`rnnlab.backends.numba.host`,
-through :data:`adapter` below) computes all of them before the loop: ``A = X K + b``,
+The gate and the candidate see only the input, so the host (`rnnlab.backends.numba.host`,
+through `adapter` below) computes all of them before the loop: ``A = X K + b``,
 one GEMM.  What is left per step is elementwise, with no matrix product:
-``h' = (1 - z) h + z hh``.  After :func:`backward` the host forms
+``h' = (1 - z) h + z hh``.  After `backward` the host forms
 ``dK = X^T dA``, ``db = sum dA`` and ``dX = dA K^T``, one GEMM each.
 
 The candidate's activation arrives as an integer code
-(:data:`rnnlab.backends.numba.common.ACTIVATION_CODES`), one of
+(`rnnlab.backends.numba.common.ACTIVATION_CODES`), one of
 ``activations.CANDIDATE_ACTIVATIONS``, whose derivatives are read off their outputs.
 
 Layouts: T steps, B samples, U units.  Blocks z, h~; ``A[t, b, k*U + j]`` is block k of unit j.

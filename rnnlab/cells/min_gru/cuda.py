@@ -1,20 +1,24 @@
 """MinGRUCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device functions.
 
-One unit u of one batch row per call; :mod:`rnnlab.backends.cuda.schedules` runs
+One unit u of one batch row per call; `rnnlab.backends.cuda.schedules` runs
 them in its persistent and tiled schedules with no recurrent product (the cell
-has no recurrent kernel), and :func:`adapter_for` tells the host
-(:mod:`rnnlab.backends.cuda.host`) the rest.  The candidate's activation act is
+has no recurrent kernel), and `adapter_for` tells the host
+(`rnnlab.backends.cuda.host`) the rest.  The candidate's activation act is
 one of ``CANDIDATE_ACTIVATIONS`` (linear, g, tanh), act' written with its output.
 
-Forward, with ax = x K + b (blocks z, h~)::
+Forward, with ax = x K + b (blocks z, h~):
 
+```text
     z  = sigmoid(ax[0])     hh = act(ax[1])
     h' = (1 - z) * h + z * hh             output = h'; state [h']
+```
 
-Backward, with gh = dL/dh'::
+Backward, with gh = dL/dh':
 
+```text
     dax[0] = gh * (hh - h) * z (1 - z)    dax[1] = gh * z * act'(hh)
     dh = gh * (1 - z)                     (the only path back to h)
+```
 """
 
 from numba import cuda

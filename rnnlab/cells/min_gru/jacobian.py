@@ -1,6 +1,6 @@
 """MinGRUCell: its step Jacobians, written out from the equations in ``cell.py``.
 
-See :mod:`rnnlab.analysis.jacobians` for what a rule returns and for the
+See `rnnlab.analysis.jacobians` for what a rule returns and for the
 helpers; the tests check every formula against central finite differences.
 """
 
@@ -14,10 +14,12 @@ def step_jacobians(cell, x, h, weights):
     """h' = (1 - z) h + z hh with z = sigmoid(a_z), hh = act(a_h), a = x K + b.
 
     The gates see only x, so the state Jacobian is diagonal: the recurrence is
-    linear in h.  With G = dh'/da = [diag(d_z) | diag(d_h)]::
+    linear in h.  With G = dh'/da = [diag(d_z) | diag(d_h)]:
 
+    ```text
         d_z = (hh - h) z (1 - z)       d_h = z act'(a_h)
         J = diag(1 - z)     Jx = G K^T     dh'/dK_ij = x_i G_kj     dh'/db = G
+    ```
     """
     u = cell.units
     a = x @ cell.kernel  # (B, 2U)

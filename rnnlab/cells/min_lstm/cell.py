@@ -10,13 +10,15 @@ class MinLSTMCell(ProjectionCell):
     """minLSTM from Feng, Tung, Ahmed, Bengio and Hajimirsadeghi, "Were RNNs All We Needed?" (2024).
 
     The LSTM without its output gate and cell state, with a forget and an
-    input gate that depend on the input alone and are normalised to sum to one::
+    input gate that depend on the input alone and are normalised to sum to one:
 
+    ```text
         a  = x @ K + b                     (B, 3U), split into a_f, a_i, a_h
         f  = sigmoid(a_f)    i = sigmoid(a_i)
         f' = f / (f + i)     i' = i / (f + i)          so f' + i' = 1
         hh = act(a_h)                      the candidate h~ (act: "linear" by default)
         h' = f' * h + i' * hh              output = h'
+    ```
 
     There is no ``recurrent_kernel``: h enters only through the last line, so
     the recurrence is linear in h (h' = a_t h + b_t with a_t = f', b_t = i' hh)
@@ -59,13 +61,15 @@ class MinLSTMCell(ProjectionCell):
     def backward(self, cache, d_output, d_new_states):
         """Gradients of one step.
 
-        With g = d_output + d_h', and h' = hh + f' (h - hh) since i' = 1 - f'::
+        With g = d_output + d_h', and h' = hh + f' (h - hh) since i' = 1 - f':
 
+        ```text
             df' = g * (h - hh)             dhh = g * i'             dh = g * f'
             f' = f / (f + i) gives df'/df = i / (f + i)^2 = f' i' / f and df'/di = -f' i' / i, so
             da_f = df' * f' i' (1 - f)     da_i = -df' * f' i' (1 - i)    (with sigmoid' = s (1 - s))
             da_h = dhh * act'(a_h)
             dx = da K^T     dK = x^T da     db = sum_batch da
+        ```
 
         Returns ``(d_inputs, [d_h], [dK, db])``.
         """

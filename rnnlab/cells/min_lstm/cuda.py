@@ -1,21 +1,25 @@
 """MinLSTMCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device functions.
 
-One unit u of one batch row per call; :mod:`rnnlab.backends.cuda.schedules` runs
+One unit u of one batch row per call; `rnnlab.backends.cuda.schedules` runs
 them in its persistent and tiled schedules with no recurrent product (the cell
-has no recurrent kernel), and :func:`adapter_for` tells the host
-(:mod:`rnnlab.backends.cuda.host`) the rest.  The candidate's activation act is
+has no recurrent kernel), and `adapter_for` tells the host
+(`rnnlab.backends.cuda.host`) the rest.  The candidate's activation act is
 one of ``CANDIDATE_ACTIVATIONS`` (linear, g, tanh), act' written with its output.
 
-Forward, with ax = x K + b (blocks f, i, h~)::
+Forward, with ax = x K + b (blocks f, i, h~):
 
+```text
     f  = sigmoid(ax[0])     i = sigmoid(ax[1])     hh = act(ax[2])
     f' = f / (f + i)        i' = 1 - f'
     h' = f' * h + i' * hh                 output = h'; state [h']; the tape keeps f, i, hh
+```
 
-Backward, with gh = dL/dh' and split = gh * (h - hh) * f' i'::
+Backward, with gh = dL/dh' and split = gh * (h - hh) * f' i':
 
+```text
     dax[0] = split * (1 - f)     dax[1] = -split * (1 - i)     dax[2] = gh * i' * act'(hh)
     dh = gh * f'                          (the only path back to h)
+```
 """
 
 from numba import cuda

@@ -1,6 +1,6 @@
 """MinLSTMCell: its step Jacobians, written out from the equations in ``cell.py``.
 
-See :mod:`rnnlab.analysis.jacobians` for what a rule returns and for the
+See `rnnlab.analysis.jacobians` for what a rule returns and for the
 helpers; the tests check every formula against central finite differences.
 """
 
@@ -14,10 +14,12 @@ def step_jacobians(cell, x, h, weights):
     """h' = f' h + i' hh with f' = f / (f + i), i' = i / (f + i), hh = act(a_h), a = x K + b.
 
     The gates see only x, so the state Jacobian is diagonal: the recurrence is
-    linear in h.  With G = dh'/da = [diag(d_f) | diag(d_i) | diag(d_h)]::
+    linear in h.  With G = dh'/da = [diag(d_f) | diag(d_i) | diag(d_h)]:
 
+    ```text
         d_f = (h - hh) f' i' (1 - f)     d_i = -(h - hh) f' i' (1 - i)     d_h = i' act'(a_h)
         J = diag(f')     Jx = G K^T     dh'/dK_ij = x_i G_kj     dh'/db = G
+    ```
     """
     u = cell.units
     a = x @ cell.kernel  # (B, 3U)

@@ -7,9 +7,9 @@ from ...contract import AbstractRNNCell
 class MinimalRNNCell(AbstractRNNCell):
     """The example from the Keras ``AbstractRNNCell`` docs: a linear recurrence.
 
-    ::
-
+    ```text
         h' = x @ K + h @ R         output = h'
+    ```
 
     Weights: ``kernel`` (in, units) and ``recurrent_kernel`` (units, units),
     both from ``uniform`` (U(-0.05, 0.05)).  No bias and no nonlinearity, so
@@ -17,7 +17,7 @@ class MinimalRNNCell(AbstractRNNCell):
 
     Copy this class to write your own cell: ``state_size``, ``build`` and
     ``call`` are all the contract asks for.  ``forward`` and ``backward`` are
-    the optional extras that let :mod:`rnnlab.bptt` train it.
+    the optional extras that let `rnnlab.bptt` train it.
     """
 
     output_state_index = 0  # the output is the state h
@@ -47,9 +47,11 @@ class MinimalRNNCell(AbstractRNNCell):
         return output, new_states, {"inputs": inputs, "h": states[0]}
 
     def backward(self, cache, d_output, d_new_states):
-        """h' = x K + h R, and h' is both output and state, so g = d_output + d_h'::
+        """h' = x K + h R, and h' is both output and state, so g = d_output + d_h':
 
+        ```text
             dx = g K^T    dh = g R^T    dK = x^T g    dR = h^T g
+        ```
         """
         g = d_output + d_new_states[0]
         d_weights = [cache["inputs"].T @ g, cache["h"].T @ g]
