@@ -77,10 +77,11 @@ def test_drawn_masks_are_constant_over_time_seeded_and_drop_the_rate(kind, rng):
     assert np.array_equal(rl.bptt.forward(again, x, training=True)[1].dropout.inputs, m_x)
 
 
+@pytest.mark.parametrize("backend", ["python", "numba"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_bptt_equals_finite_differences_with_masks_held_fixed(kind, rng):
+def test_bptt_equals_finite_differences_with_masks_held_fixed(kind, backend, rng):
     cell = make_cell(kind, 3, dropout=0.4, recurrent_dropout=0.4)
-    layer = rl.RNN(cell, return_sequences=True, return_state=True, backend="python")
+    layer = rl.RNN(cell, return_sequences=True, return_state=True, backend=backend)
     x = rng.normal(size=(2, 4, 2))
     s0 = [rng.normal(size=(2, 3)) for _ in rl.nest.flatten(cell.state_size)]
     m_x, m_h = masks(rng, 2, 2, 3)
@@ -88,33 +89,71 @@ def test_bptt_equals_finite_differences_with_masks_held_fixed(kind, rng):
     result = run()
     probes = [rng.normal(size=a.shape) for a in rl.nest.flatten(result)]
     y, tape = rl.bptt.forward(layer, x, s0, training=True, dropout_mask=m_x, recurrent_dropout_mask=m_h)
+    assert tape.backend == backend
     grads = rl.bptt.backward(tape, rl.nest.pack_sequence_as(y, probes))
     loss = lambda: probe_loss(probes, run())
     for analytic, array in [*zip(grads.weights, cell.weights), (grads.inputs, x), *zip(grads.initial_state, s0)]:
         assert relative_error(analytic, numeric_gradient(loss, array)) < 1e-6
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_numba_takes_the_input_mask_and_refuses_the_recurrent_one(kind, rng):
-    cell = make_cell(kind, 4, dropout=0.5)
-    x = rng.normal(size=(3, 6, 2))
-    m_x, _ = masks(rng, 3, 2, 4)
+def python_and_numba(kind, dtype, x, m_x, m_h, mask=None, truncate=None, **options):
+    """[outputs and states, gradients of the weights, inputs and initial states] on each backend, same masks."""
+    batch, units = m_h.shape
     results = []
     for backend in ("python", "numba"):
-        layer = rl.RNN(cell, return_sequences=True, backend=backend)
-        y, tape = rl.bptt.forward(layer, x, training=True, dropout_mask=m_x)
+        cell = make_cell(kind, units, dtype, dropout=0.5, recurrent_dropout=0.5)
+        layer = rl.RNN(cell, return_sequences=True, return_state=True, backend=backend, **options)
+        s0 = [np.random.default_rng(2).normal(size=(batch, units)).astype(dtype)
+              for _ in rl.nest.flatten(cell.state_size)]
+        y, tape = rl.bptt.forward(layer, x, s0, mask, training=True, dropout_mask=m_x, recurrent_dropout_mask=m_h)
         assert tape.backend == backend
-        dy = np.random.default_rng(5).normal(size=y.shape)
-        results.append([y, *rl.bptt.backward(tape, dy).weights, rl.bptt.backward(tape, dy).inputs])
-    for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    numba = rl.RNN(make_cell(kind, 4, recurrent_dropout=0.5), backend="numba")
-    numba(x)  # without training=True there is no mask, so numba runs it
-    with pytest.raises(ValueError, match="backend 'numba' takes no recurrent dropout"):
-        numba(x, training=True)
+        leaves = rl.nest.flatten(y)
+        dy = [np.random.default_rng(5).normal(size=a.shape).astype(dtype) for a in leaves]
+        g = rl.bptt.backward(tape, rl.nest.pack_sequence_as(y, dy), truncate=truncate)
+        results.append([*leaves, *g.weights, g.inputs, *g.initial_state])
+    return results
+
+
+def assert_backends_agree(results, dtype):
+    tolerance = 1e-10 if dtype == "float64" else 1e-5
+    for python, numba in zip(*results):
+        np.testing.assert_allclose(numba, python, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch, steps, features, units", [(3, 6, 2, 4), (1, 1, 1, 1), (2, 1, 3, 5), (1, 7, 5, 3)])
+@pytest.mark.parametrize("kind", KINDS)
+def test_numba_equals_python_with_both_masks(kind, batch, steps, features, units, dtype):
+    rng = np.random.default_rng(batch * 100 + steps)
+    x = rng.normal(size=(batch, steps, features)).astype(dtype)
+    m_x, m_h = (m.astype(dtype) for m in masks(rng, batch, features, units))
+    assert_backends_agree(python_and_numba(kind, dtype, x, m_x, m_h), dtype)
+
+
+@pytest.mark.parametrize("options", [dict(go_backwards=True, truncate=2), dict(zero_output_for_mask=True),
+                                     dict(time_major=True, truncate=3)])
+@pytest.mark.parametrize("kind", KINDS)
+def test_numba_equals_python_with_masks_sequence_masks_and_truncation(kind, options, rng):
+    options = dict(options)
+    truncate = options.pop("truncate", None)
+    x = rng.normal(size=(3, 7, 2))
+    m_x, m_h = masks(rng, 3, 2, 5)
+    mask = np.ones((3, 7), bool)
+    mask[0, 4:], mask[1, :2], mask[2, 3] = False, False, False
+    if options.get("time_major"):
+        x, mask = x.transpose(1, 0, 2), mask.T
+    assert_backends_agree(python_and_numba(kind, "float64", x, m_x, m_h, mask, truncate, **options), "float64")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_auto_runs_recurrent_dropout_on_numba_and_cuda_refuses_it(kind, rng):
+    x = rng.normal(size=(3, 6, 2))
     auto = rl.RNN(make_cell(kind, 4, recurrent_dropout=0.5), backend="auto")
-    assert rl.bptt.forward(auto, x, training=True)[1].backend == "python"  # auto falls back, never ignores it
+    assert rl.bptt.forward(auto, x, training=True)[1].backend == "numba"
     assert rl.bptt.forward(auto, x)[1].backend == "numba"
+    cuda = rl.RNN(make_cell(kind, 4, recurrent_dropout=0.5), backend="cuda")
+    with pytest.raises(ValueError, match="backend 'cuda' takes no recurrent dropout mask yet"):
+        cuda(x, training=True)
 
 
 def test_bad_rates_masks_and_cells_are_refused(rng):

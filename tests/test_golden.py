@@ -28,6 +28,7 @@ def test_the_fixtures_cover_what_the_issue_lists():
     kinds = " ".join(CASES)
     for needed in ("simple_rnn", "gru_reset_after", "gru_reset_before", "lstm", "mask", "backwards", "time_major",
                    "stateful", "stacked", "bidi_concat", "bidi_sum", "bidi_mul", "bidi_ave", "bidi_none", "minimal",
-                   "nested", "constants", "hard_sigmoid"):
+                   "nested", "constants", "hard_sigmoid", "dropout_simple_rnn", "dropout_gru_reset_after",
+                   "dropout_gru_reset_before", "dropout_lstm"):
         assert needed in kinds, needed
     assert len(NUMBA_CASES) > len(CASES) // 2

@@ -53,15 +53,16 @@ def resolve(backend, cell, constants=False, recurrent_dropout=False):
     """The concrete backend for ``cell``: ``"auto"`` prefers numba, then python.
 
     ``constants``: the call passes constants to the cell, which only the python loop does.
-    ``recurrent_dropout``: the call has a recurrent dropout mask, which only the python
-    loop applies so far (the kernels take the input mask: their host multiplies x by it).
+    ``recurrent_dropout``: the call has a recurrent dropout mask, which the CUDA kernels do not take yet.
     """
-    for needed, what in ((constants, "runs no cell with constants"),
-                         (recurrent_dropout, "takes no recurrent dropout mask yet")):
-        if needed:
-            if backend not in ("auto", "python"):
-                raise ValueError(f"backend {backend!r} {what}; use backend='python' (or 'auto', which picks it)")
-            return "python"
+    if constants:
+        if backend not in ("auto", "python"):
+            raise ValueError(f"backend {backend!r} runs no cell with constants; use backend='python' "
+                             "(or 'auto', which picks it)")
+        return "python"
+    if recurrent_dropout and backend == "cuda":
+        raise ValueError("backend 'cuda' takes no recurrent dropout mask yet; use backend='numba' or 'python' "
+                         "(or 'auto', which picks one)")
     if backend == "auto":
         return "numba" if why_unavailable("numba", cell) is None else "python"
     reason = why_unavailable(backend, cell)

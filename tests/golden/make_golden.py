@@ -4,7 +4,7 @@ Run ``make golden`` (it creates ``tests/golden/.venv`` with tensorflow-cpu==2.21
 and tf-keras==2.21.0 the first time), or with any Python that has them::
 
     TF_CPP_MIN_LOG_LEVEL=2 python tests/golden/make_golden.py          # write + verify
-    python tests/golden/make_golden.py --fd            # + finite differences, 11 cases
+    python tests/golden/make_golden.py --fd            # + finite differences, 13 cases
     python tests/golden/make_golden.py --fd all        # + finite differences, every case
     python tests/golden/make_golden.py --verify-only   # only reload and check the files
     python tests/golden/make_golden.py --list          # the case names
@@ -41,6 +41,9 @@ Indices run from 0 without gaps; how many there are is in the config.
                      The flat leaves of the initial state, depth-first; the nested value
                      passed to tf.keras is ``state_structure`` with leaf k = initial_state_k.
 ``constant_i``       only with ``has_constants``: passed as ``constants=[constant_0, ...]``.
+``dropout_mask``     only with ``dropout_masks`` (B, D): the input dropout mask of the call.
+``recurrent_dropout_mask``  only with ``dropout_masks`` (B, U): the recurrent one.  See
+                     "Dropout" below.
 ``weight_i``         i < ``n_weights``: ``layer.get_weights()`` order (Bidirectional: the
                      forward layer's weights, then the backward layer's; StackedRNNCells:
                      cell after cell; per Keras cell: kernel, recurrent_kernel, bias).
@@ -82,6 +85,21 @@ do not flow back into the first call.  To reproduce: set the weights,
 reset the states, call on ``x_first`` (compare ``first_output_i``,
 ``carried_state_i``), call on ``x`` (compare ``output_i``), and differentiate the
 second call with the carried state held fixed.
+
+Dropout
+=======
+
+A case with ``dropout_masks`` (a config field present only in those cases, then
+true) has a Keras cell with ``dropout`` and ``recurrent_dropout`` > 0 and is
+called with ``training=True``; the cell's ``get_dropout_mask_for_cell`` and
+``get_recurrent_dropout_mask_for_cell`` are replaced to return the stored
+masks (each entry 0 or 1 / (1 - rate)), the same one for every gate: tf.keras 2
+then switches GRU and LSTM to ``implementation=1``, whose per-gate masks
+``inputs * dp_mask[k]`` and ``h_tm1 * rec_dp_mask[k]`` become one shared mask
+for x and one for h, exactly what a cell with one mask per call computes
+(``implementation=2``'s semantics).  The script checks that all-ones masks
+reproduce the call without dropout.  To reproduce: call with ``training=True``
+and these two masks.
 
 Nesting-structure encoding
 ==========================
@@ -128,6 +146,7 @@ below), or StackedRNNCells (no ``args``; ``cells`` a list of such cell objects).
 ``bidirectional``: null, or ``{"merge_mode": "concat"|"sum"|"mul"|"ave"|null,
 "backward_go_backwards": true}``.
 
+``dropout_masks`` (dropout cases only, see "Dropout").
 ``has_mask``, ``mask_kind`` (null, "standard": sample 0 masked at its first and
 last step, sample 1 at step T//2, any further sample unmasked;
 "fully_masked_sample": the same plus sample 2 masked at every step),
@@ -447,6 +466,7 @@ def case(name, cell, description, **opts):
         "mask": None,  # None, "standard" or "fully_masked_sample"
         "initial_state": False,
         "constants": False,
+        "dropout_masks": False,  # the cell's args set dropout and recurrent_dropout; see "Dropout"
         "batch_size": 2,
         "timesteps": 4,
         "input_dim": 3,
@@ -606,6 +626,23 @@ def build_cases():
              input_dim=2, return_sequences=True, return_state=True,
              mask="fully_masked_sample", initial_state=True))
 
+    # J. dropout with given masks (see "Dropout"): every cell, with sequence masks, states and go_backwards
+    for cname, make, dim in BASE_CELLS:
+        add(case(f"dropout_{cname}_seq_state", make(dropout=0.5, recurrent_dropout=0.25),
+                 "dropout=0.5, recurrent_dropout=0.25 with given masks, training=True",
+                 input_dim=dim, return_sequences=True, return_state=True, dropout_masks=True, batch_size=3))
+    add(case("dropout_lstm_seq_state_mask_backwards_init", lstm(3, dropout=0.25, recurrent_dropout=0.5),
+             "dropout with given masks, a sequence mask, go_backwards and an initial state",
+             input_dim=2, return_sequences=True, return_state=True, go_backwards=True, mask="standard",
+             initial_state=True, dropout_masks=True, batch_size=3))
+    add(case("dropout_gru_reset_before_last_state_mask", gru(3, False, dropout=0.25, recurrent_dropout=0.5),
+             "dropout with given masks and a sequence mask, last output only",
+             input_dim=2, return_state=True, mask="standard", dropout_masks=True, batch_size=3))
+    add(case("dropout_simple_rnn_seq_mask_time_major", simple(2, dropout=0.5, recurrent_dropout=0.5),
+             "dropout with given masks, a sequence mask, time_major",
+             input_dim=3, return_sequences=True, time_major=True, mask="standard", dropout_masks=True,
+             batch_size=3))
+
     names = [c["name"] for c in cases]
     assert len(names) == len(set(names)), "duplicate case names"
     return cases
@@ -704,8 +741,9 @@ class Run:
         keras.backend.clear_session()
         keras.backend.set_floatx("float64")
         self.seed = zlib.crc32(c["name"].encode())
-        rng_w, rng_x, rng_s, rng_c, rng_p = (
-            np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(5)
+        # spawn(6)'s first five children are spawn(5)'s: the cases before dropout stay as they were
+        rng_w, rng_x, rng_s, rng_c, rng_p, rng_d = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(6)
         )
         b, t, d = c["batch_size"], c["timesteps"], c["input_dim"]
         xshape = (t, b, d) if c["time_major"] else (b, t, d)
@@ -714,6 +752,12 @@ class Run:
         self.mask = make_mask(c["mask"], b, t, c["time_major"]) if c["mask"] else None
         self.layer = make_layer(c)
         rnn = self.layer.forward_layer if c["layer"] == "Bidirectional" else self.layer
+        self.dropout_masks = None
+        if c["dropout_masks"]:
+            args = c["cell"]["args"]
+            keep = lambda rate, size: (rng_d.random((b, size)) >= rate) / (1.0 - rate)
+            self.dropout_masks = [keep(args["dropout"], d), keep(args["recurrent_dropout"], args["units"])]
+            self.use_dropout_masks(*self.dropout_masks)
         template = state_template(rnn.cell)
         if c["layer"] == "Bidirectional":
             template = template + template  # forward states, then backward states
@@ -743,6 +787,23 @@ class Run:
         self.output_structure = structure_of(out)
         self.probes = [quantize(rng_p.normal(size=tuple(o.shape))) for o in flatten(out)]
 
+    def use_dropout_masks(self, m_x, m_h):
+        """Make the Keras cell use the masks m_x (B, D) and m_h (B, U), one for every gate."""
+        cell = self.layer.cell
+        for method, m in (("get_dropout_mask_for_cell", m_x), ("get_recurrent_dropout_mask_for_cell", m_h)):
+            mask = tf.constant(m)
+            setattr(cell, method, lambda inputs, training, count=1, mask=mask: mask if count == 1 else [mask] * count)
+
+    def check_ones_masks_change_nothing(self):
+        """All-ones masks (per-gate masks, implementation=1) give the cell without dropout (implementation=2)."""
+        args = {**self.c["cell"]["args"], "dropout": 0.0, "recurrent_dropout": 0.0}
+        plain = Run({**self.c, "dropout_masks": False, "cell": {**self.c["cell"], "args": args}})  # same weights
+        expected = [o.numpy() for o in flatten(plain.call(self.x))]
+        ones = Run(self.c)
+        ones.use_dropout_masks(*(np.ones_like(m) for m in self.dropout_masks))
+        for got, want in zip([o.numpy() for o in flatten(ones.call(self.x))], expected, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
     def reset(self):
         if self.c["stateful"]:
             self.layer.reset_states()
@@ -756,9 +817,11 @@ class Run:
         )
         return [v for lay in layers for v in tf.nest.flatten(lay.states)]
 
-    def call(self, x, initial_state=None, constants=None, mask=None):
-        """Call the layer; tensors default to the case's own arrays."""
+    def call(self, x, initial_state=None, constants=None, mask=None, training=None):
+        """Call the layer; tensors default to the case's own arrays (training=True in dropout cases)."""
         kwargs = {}
+        if training is not None or self.c["dropout_masks"]:
+            kwargs["training"] = self.c["dropout_masks"] if training is None else training
         mask = self.mask if mask is None else mask
         if mask is not None:
             kwargs["mask"] = tf.constant(mask)
@@ -935,6 +998,9 @@ def make_fixture(c):
         "seed": run.seed,
         "generator": versions(),
     }
+    if c["dropout_masks"]:
+        config["dropout_masks"] = True  # only here: the fixtures without dropout stay as they were
+        run.check_ones_masks_change_nothing()
     if c["cell"].get("args", {}).get("recurrent_activation") == "hard_sigmoid":
         frac, count = hard_sigmoid_fraction(run)
         config["hard_sigmoid_linear_fraction"] = frac
@@ -952,6 +1018,8 @@ def make_fixture(c):
         arrays[f"initial_state_{i}"] = s
     for i, v in enumerate(run.constants or []):
         arrays[f"constant_{i}"] = v
+    if run.dropout_masks is not None:
+        arrays["dropout_mask"], arrays["recurrent_dropout_mask"] = run.dropout_masks
     for i, w in enumerate(run.weights):
         arrays[f"weight_{i}"] = w
     for i, o in enumerate(rec["outputs"]):
@@ -998,6 +1066,8 @@ def expected_keys(cfg):
     keys = {"config", "x", "grad_x"}
     if cfg["has_mask"]:
         keys.add("mask")
+    if cfg.get("dropout_masks"):
+        keys |= {"dropout_mask", "recurrent_dropout_mask"}
     if cfg["stateful_calls"] == 2:
         keys.add("x_first")
         if cfg["has_mask"]:
@@ -1159,6 +1229,8 @@ FD_DEFAULT = [
     "nested_last_state_mask_init",
     "constants_last_state_backwards_mask_init",
     "hard_sigmoid_lstm_seq_state",
+    "dropout_lstm_seq_state_mask_backwards_init",
+    "dropout_gru_reset_before_last_state_mask",
 ]
 
 

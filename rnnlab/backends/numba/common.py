@@ -13,6 +13,13 @@ Activations, as scalar functions for ``@njit`` loops:
 ``SimpleRNNCell`` may use any built-in activation; its kernels receive the
 activation as an integer code (:data:`ACTIVATION_CODES`).
 
+Recurrent dropout: a kernel gets the call's recurrent mask M (B, U), or an
+empty (0, U) array for none (:func:`rnnlab.backends.numba.host.kernel_mask`).
+The recurrent products see ``h * M`` (:func:`recurrent_input`), and the
+gradient that flows back through them to h is multiplied by M
+(:func:`mask_recurrent_gradient`, :func:`add_recurrent_gradient`).  Without a
+mask these helpers do nothing, so the loops run as before.
+
 Masking: at a masked step every state carries over, and the output repeats
 the previous output (:data:`REPEAT`), is zero (:data:`ZERO`, for
 ``zero_output_for_mask``) or is the cell's own output (:data:`RAW`: a cell
@@ -34,7 +41,7 @@ from .jit import SCALAR_OPTIONS
 
 __all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "GATE_ACTIVATIONS", "activate", "activation_grad", "output_grad", "gate", "gate_grad", "REPEAT", "ZERO", "RAW",
            "copy_rows", "carry_masked_states", "mask_outputs", "emit_step", "backward_buffers", "output_gradient",
-           "step_state_gradient"]
+           "step_state_gradient", "recurrent_input", "mask_recurrent_gradient", "add_recurrent_gradient"]
 
 #: What a masked step outputs (see the module docstring).
 REPEAT, ZERO, RAW = 0, 1, 2
@@ -247,3 +254,39 @@ def step_state_gradient(t, mask, d_prev, d_state, b0, b1):
         keep = mask[t, b]
         for j in range(d_state.shape[1]):
             d_state[b, j] = d_prev[b, j] if keep else d_prev[b, j] + d_state[b, j]
+
+
+@njit(inline="always")
+def recurrent_input(h, M, HM, b0, b1):
+    """What a recurrent product multiplies: h (B, U) itself, or ``h * M`` written into HM (B, U).
+
+    M: the recurrent dropout mask (B, U), or (0, U) for none (then HM is (0, U) too).
+    """
+    if M.shape[0] == 0:
+        return h
+    for b in range(b0, b1):
+        for j in range(h.shape[1]):
+            HM[b, j] = h[b, j] * M[b, j]
+    return HM
+
+
+@njit(inline="always")
+def mask_recurrent_gradient(d, M, b0, b1):
+    """d (B, U), the gradient on h * M, becomes the gradient on h: d *= M in place (nothing without a mask)."""
+    if M.shape[0] == 0:
+        return
+    for b in range(b0, b1):
+        for j in range(d.shape[1]):
+            d[b, j] *= M[b, j]
+
+
+@njit(inline="always")
+def add_recurrent_gradient(d_h_in, M, d_h, b0, b1):
+    """d_h += d_h_in * M: the gradient on h * M (B, U) added to h's (B, U); d_h += d_h_in without a mask."""
+    for b in range(b0, b1):
+        if M.shape[0] == 0:
+            for j in range(d_h.shape[1]):
+                d_h[b, j] += d_h_in[b, j]
+        else:
+            for j in range(d_h.shape[1]):
+                d_h[b, j] += d_h_in[b, j] * M[b, j]

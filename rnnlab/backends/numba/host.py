@@ -24,6 +24,13 @@ alike, and a cell below the top passes on its own (unmasked) outputs (the
 hands each cell below the gradient of its inputs.  A ``Bidirectional`` layer
 is two RNN layers, so it needs nothing here.
 
+Dropout: the host multiplies the inputs by the input mask before the
+projection (the cells see x only through x K).  The recurrent mask M (B, U)
+goes to the loops, whose recurrent products take ``h * M`` (see
+:mod:`rnnlab.backends.numba.common`), and dR is the product of the masked
+states (:func:`recurrent_inputs`).  A stack has no dropout
+(``StackedRNNCells`` refuses it).
+
 Truncated BPTT (``truncate=k``) is, as in :mod:`rnnlab.bptt`, one short sweep
 per output step: for the output at step s, the kernels walk steps s down to
 s-k+1 (through every cell of a stack).
@@ -222,6 +229,22 @@ def state_sequence(initial, T):
     return S
 
 
+def kernel_mask(dropout, like):
+    """The recurrent dropout mask as the loops take it: (B, U) in ``like``'s dtype, or (0, U) for none.
+
+    dropout: the call's :class:`~rnnlab.types.DropoutMasks`, or None.  like: a (B, U) state.
+    """
+    if dropout is None or dropout.recurrent is None:
+        return np.empty((0, like.shape[1]), like.dtype)
+    return writable(np.asarray(dropout.recurrent, like.dtype))
+
+
+def recurrent_inputs(run):
+    """What the recurrent products multiplied at every step: H_prev (T, B, U), times the mask if any."""
+    h_prev = run.states[0][:-1]
+    return h_prev if run.recurrent_mask.shape[0] == 0 else h_prev * run.recurrent_mask
+
+
 def project(x, K, bias):
     """x (T, B, F) @ K (F, G) + bias: the input projection of every step as one GEMM, (T, B, G)."""
     T, B, F = x.shape
@@ -266,11 +289,14 @@ class CellRun:
         outputs: (T, B, U).  states: list of (T+1, B, U), entry 0 the initial state.
         gates: (T, B, G) the gate activations (pre-activations for SimpleRNN).
         extra: (T, B, U) what the GRU's backward needs besides the gates, or None.
+        recurrent_mask: the recurrent dropout mask as the loops took it (:func:`kernel_mask`);
+            None for a cell without recurrent products.
     """
 
-    def __init__(self, x, mask, outputs, states, gates, extra=None):
+    def __init__(self, x, mask, outputs, states, gates, extra=None, recurrent_mask=None):
         self.x, self.mask, self.outputs = x, mask, outputs
         self.states, self.gates, self.extra = states, gates, extra
+        self.recurrent_mask = recurrent_mask
 
 
 # -- what a cell room's cpu.py provides ---------------------------------------------------
@@ -304,8 +330,12 @@ class CpuAdapter:
         """Bytes of weights every step reads (decides how the call uses threads)."""
         raise NotImplementedError
 
-    def forward(self, cell, x, states, mask, mode):
-        """Run the loop over x (T, B, F) from ``states`` (flat list of (B, size)): a :class:`CellRun`."""
+    def forward(self, cell, x, states, mask, mode, recurrent_mask):
+        """Run the loop over x (T, B, F) from ``states`` (flat list of (B, size)): a :class:`CellRun`.
+
+        recurrent_mask: (B, U) recurrent dropout mask, or (0, U) for none (:func:`kernel_mask`);
+        a cell without ``takes_dropout`` always gets (0, U).
+        """
         raise NotImplementedError
 
     def new_d_pre(self, cell, run):
@@ -369,7 +399,7 @@ class CandidateLoopsAdapter(ProjectionCellAdapter):
     def __init__(self, forward_loop, backward_loop):
         self.forward_loop, self.backward_loop = forward_loop, backward_loop
 
-    def forward(self, cell, x, states, mask, mode):
+    def forward(self, cell, x, states, mask, mode, recurrent_mask):
         T, B, _ = x.shape
         A = project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, G)
         H = state_sequence(states[0], T)
@@ -389,14 +419,15 @@ class ProductCellAdapter(ProjectionCellAdapter):
     """A cell whose pre-activations are ``x K + h R (+ b)``: K ``cell.kernel``, R ``cell.recurrent_kernel``.
 
     As a projection cell, plus R: its bytes stream every step, and its
-    gradient is ``H_prev^T dA``, between the kernel's and the bias's.
+    gradient is ``H_prev^T dA`` (with the masked H_prev under recurrent dropout),
+    between the kernel's and the bias's.
     """
 
     def streamed_bytes(self, cell):
         return cell.recurrent_kernel.nbytes
 
     def recurrent_grads(self, cell, run, dA, per_step):
-        return [products(run.states[0][:-1], dA, per_step)]
+        return [products(recurrent_inputs(run), dA, per_step)]
 
 
 # -- the backend module interface (see rnnlab.backends) --------------------------------------------
@@ -448,7 +479,9 @@ def _scan(layer, sequence_run, record):
     for k, cell in enumerate(cells):
         count = len(nest.flatten(cell.state_size))
         cell_states, states = [writable(s) for s in states[:count]], states[count:]
-        run = adapter_for(cell).forward(cell, inputs, cell_states, mask, top_mode if k == len(cells) - 1 else RAW)
+        recurrent_mask = kernel_mask(sequence_run.dropout, cell_states[0])  # a stack has no dropout
+        run = adapter_for(cell).forward(cell, inputs, cell_states, mask, top_mode if k == len(cells) - 1 else RAW,
+                                        recurrent_mask)
         runs.append(run)
         inputs = run.outputs
     final_states = [S[-1].copy() for run in runs for S in run.states]

@@ -17,20 +17,23 @@ Layouts: T steps, B samples, U units.  Gate order i, f, g (= c~), o, as in
 Keras; ``A[t, b, k*U + j]`` is gate k of unit j.
 """
 
+import numpy as np
+
 from ...backends.numba import common, host
 from ...backends.numba.blas import gemm
 from ...backends.numba.common import (ACTIVATION_CODES, GATE_ACTIVATIONS, gate, gate_grad, backward_buffers,
-                                      carry_masked_states, emit_step, output_gradient,
-                                      step_state_gradient, tanh)
+                                      carry_masked_states, emit_step, mask_recurrent_gradient, output_gradient,
+                                      recurrent_input, step_state_gradient, tanh)
 from ...backends.numba.jit import jit
 
 
 @jit(depends=[common])
-def forward(A, R, H, C, outputs, mask, output_mode, gate_code, b0, b1):
+def forward(A, R, M, H, C, outputs, mask, output_mode, gate_code, b0, b1):
     """Run T steps for samples b0..b1-1: the gates overwrite A; states and outputs fill H, C, outputs.
 
     A: (T, B, 4U) holds x_t K + b on entry and the gates i, f, g, o on exit.
-    R: (U, 4U) recurrent kernel.
+    R: (U, 4U) recurrent kernel.  M: (B, U) recurrent dropout mask, or (0, U) for none;
+    the recurrent product takes h * M (c is never masked).
     H, C: (T+1, B, U); entry [0] holds the initial h and c, entry t+1 receives the states after step t.
     outputs: (T, B, U) receives the outputs (masked as ``output_mode`` says).
     mask: (T, B) bool, True where the step is real.
@@ -38,8 +41,10 @@ def forward(A, R, H, C, outputs, mask, output_mode, gate_code, b0, b1):
     """
     T = A.shape[0]
     U = H.shape[2]
+    HM = np.empty_like(M)  # h * M of one step
     for t in range(T):
-        gemm(False, False, 1.0, H[t, b0:b1], R, 1.0, A[t, b0:b1])  # a += h_{t-1} R, in place
+        h = recurrent_input(H[t], M, HM, b0, b1)
+        gemm(False, False, 1.0, h[b0:b1], R, 1.0, A[t, b0:b1])  # a += h_{t-1} R, in place
         for b in range(b0, b1):
             # 1-D views of one sample's row: loops over views vectorize, index arithmetic
             # such as a[b, 2 * U + j] does not.  The gates overwrite the pre-activations.
@@ -59,12 +64,12 @@ def forward(A, R, H, C, outputs, mask, output_mode, gate_code, b0, b1):
 
 
 @jit(depends=[common])
-def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
+def backward(G, C, R, M, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
              state_grad_h, state_grad_c, add_output, gate_code, b0, b1):
     """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``LSTMCell.backward`` does one step.
 
     G: (T, B, 4U) the gates from :func:`forward`.  C: (T+1, B, U) cell states.
-    R: (U, 4U).  d_outputs: (T, B, U) gradients on the emitted outputs.
+    R: (U, 4U).  M: as in :func:`forward`.  d_outputs: (T, B, U) gradients on the emitted outputs.
     carry_output: masked steps repeated the previous output (REPEAT mode).
     d_h, d_c: (B, U) gradients on the states after step ``last`` on entry,
     on the states entering step ``first`` on exit.
@@ -97,6 +102,7 @@ def backward(G, C, R, d_outputs, mask, carry_output, first, last, d_h, d_c, dA,
                 # masked samples pass their state gradient straight through
                 dc_b[j] = dc * f + (zero if keep else dc_b[j])
         gemm(False, True, 1.0, dA[t, b0:b1], R, 0.0, d_h_prev[b0:b1])  # dh = da R^T
+        mask_recurrent_gradient(d_h_prev, M, b0, b1)
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
 
 
@@ -105,20 +111,20 @@ class LSTMAdapter(host.ProductCellAdapter):
 
     required_activations = {"activation": "tanh", "recurrent_activation": GATE_ACTIVATIONS}
 
-    def forward(self, cell, x, states, mask, mode):
+    def forward(self, cell, x, states, mask, mode, recurrent_mask):
         T, B, _ = x.shape
         A = host.project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, 4U)
         H, C = host.state_sequence(states[0], T), host.state_sequence(states[1], T)
         outputs = host.MEMORY.empty(H[1:].shape, H.dtype)
-        R = host.writable(cell.recurrent_kernel)
+        R, M = host.writable(cell.recurrent_kernel), recurrent_mask
         gate_code = ACTIVATION_CODES[cell.recurrent_activation.name]
-        host.over_samples(lambda b0, b1: forward(A, R, H, C, outputs, mask, mode, gate_code, b0, b1), B, T, R)
-        return host.CellRun(x, mask, outputs, [H, C], A)
+        host.over_samples(lambda b0, b1: forward(A, R, M, H, C, outputs, mask, mode, gate_code, b0, b1), B, T, R)
+        return host.CellRun(x, mask, outputs, [H, C], A, recurrent_mask=M)
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
         R, gate_code = host.writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.recurrent_activation.name]
         host.over_samples(lambda b0, b1: backward(
-            run.gates, run.states[1], R, d_outputs, run.mask, carry, first, last, d_states[0], d_states[1],
+            run.gates, run.states[1], R, run.recurrent_mask, d_outputs, run.mask, carry, first, last, d_states[0], d_states[1],
             d_pre[0], state_grads[0], state_grads[1], add_output, gate_code, b0, b1), run.x.shape[1], last - first + 1, R)
 
 

@@ -13,25 +13,30 @@ only: the host runs blocks of samples in threads (the kernels release the GIL).
 Layouts: T steps, B samples, U units.
 """
 
+import numpy as np
+
 from ... import activations
 from ...backends.numba import common, host
 from ...backends.numba.blas import gemm
 from ...backends.numba.common import (ACTIVATION_CODES, activate, activation_grad, backward_buffers, emit_step,
-                                      output_gradient, step_state_gradient)
+                                      mask_recurrent_gradient, output_gradient, recurrent_input, step_state_gradient)
 from ...backends.numba.jit import jit
 
 
 @jit(depends=[common])
-def forward(A, R, H, outputs, mask, output_mode, activation, b0, b1):
-    """Run T steps of ``h' = act(x K + h R + b)`` for samples b0..b1-1.
+def forward(A, R, M, H, outputs, mask, output_mode, activation, b0, b1):
+    """Run T steps of ``h' = act(x K + (h * M) R + b)`` for samples b0..b1-1.
 
     A: (T, B, U) holds x_t K + b on entry and the pre-activations on exit.
-    R: (U, U).  H: (T+1, B, U); H[0] holds the initial state, H[t+1]
+    R: (U, U).  M: (B, U) recurrent dropout mask, or (0, U) for none.
+    H: (T+1, B, U); H[0] holds the initial state, H[t+1]
     receives the state after step t.  outputs: (T, B, U); mask: (T, B) bool.
     """
     T, _, U = A.shape
+    HM = np.empty_like(M)  # h * M of one step
     for t in range(T):
-        gemm(False, False, 1.0, H[t, b0:b1], R, 1.0, A[t, b0:b1])  # a += h_{t-1} R, in place
+        h = recurrent_input(H[t], M, HM, b0, b1)
+        gemm(False, False, 1.0, h[b0:b1], R, 1.0, A[t, b0:b1])  # a += h_{t-1} R, in place
         for b in range(b0, b1):
             a, h_new = A[t, b], H[t + 1, b]  # 1-D views: loops over views vectorize
             for j in range(U):
@@ -40,11 +45,11 @@ def forward(A, R, H, outputs, mask, output_mode, activation, b0, b1):
 
 
 @jit(depends=[common])
-def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state_grad_h, add_output,
+def backward(A, H, R, M, d_outputs, mask, carry_output, first, last, d_h, dA, state_grad_h, add_output,
              activation, b0, b1):
     """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``SimpleRNNCell.backward`` does one step.
 
-    A: (T, B, U) pre-activations.  H: (T+1, B, U) states.  R: (U, U).
+    A: (T, B, U) pre-activations.  H: (T+1, B, U) states.  R: (U, U).  M: as in :func:`forward`.
     d_outputs: (T, B, U).  d_h: (B, U), the gradient on the state after step
     ``last`` on entry and on the state entering step ``first`` on exit.
     dA: (T, B, U) receives the pre-activation gradients of steps first..last.
@@ -65,6 +70,7 @@ def backward(A, H, R, d_outputs, mask, carry_output, first, last, d_h, dA, state
                 g = d_out[j] + (dh_b[j] if keep else zero)
                 da[j] = g * activation_grad(activation, a[j], h_new[j])
         gemm(False, True, 1.0, dA[t, b0:b1], R, 0.0, d_h_prev[b0:b1])  # dh = da R^T
+        mask_recurrent_gradient(d_h_prev, M, b0, b1)
         step_state_gradient(t, mask, d_h_prev, d_h, b0, b1)
 
 
@@ -77,19 +83,19 @@ class SimpleRNNAdapter(host.ProductCellAdapter):
             return f"the SimpleRNN kernel implements the activations {sorted(ACTIVATION_CODES)}, got {name!r}"
         return None
 
-    def forward(self, cell, x, states, mask, mode):
+    def forward(self, cell, x, states, mask, mode, recurrent_mask):
         T, B, _ = x.shape
         A = host.project(x, cell.kernel, cell.bias if cell.use_bias else None)  # (T, B, U)
         H = host.state_sequence(states[0], T)
         outputs = host.MEMORY.empty(H[1:].shape, H.dtype)
-        R, code = host.writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.activation.name]
-        host.over_samples(lambda b0, b1: forward(A, R, H, outputs, mask, mode, code, b0, b1), B, T, R)
-        return host.CellRun(x, mask, outputs, [H], A)
+        R, M, code = host.writable(cell.recurrent_kernel), recurrent_mask, ACTIVATION_CODES[cell.activation.name]
+        host.over_samples(lambda b0, b1: forward(A, R, M, H, outputs, mask, mode, code, b0, b1), B, T, R)
+        return host.CellRun(x, mask, outputs, [H], A, recurrent_mask=M)
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
         R, code = host.writable(cell.recurrent_kernel), ACTIVATION_CODES[cell.activation.name]
         host.over_samples(lambda b0, b1: backward(
-            run.gates, run.states[0], R, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
+            run.gates, run.states[0], R, run.recurrent_mask, d_outputs, run.mask, carry, first, last, d_states[0], d_pre[0],
             state_grads[0], add_output, code, b0, b1), run.x.shape[1], last - first + 1, R)
 
 
