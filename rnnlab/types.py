@@ -1,16 +1,18 @@
 """The data that passes between layers, backends and BPTT, and the one rule for truncated sweeps.
 
-Data flows one way::
+Data flows one way:
 
+```text
     inputs -> RNN layer -> SequenceRun -> backend -> (outputs, final states, Record)
            -> Tape -> backend backward -> Gradients
+```
 
-* :class:`SequenceRun`: one checked call, time first, ready for a backend.
-* :class:`Record`: what a backend keeps of a forward pass for its own
+* `SequenceRun`: one checked call, time first, ready for a backend.
+* `Record`: what a backend keeps of a forward pass for its own
   backward; every backend's record follows this protocol.
-* :class:`Tape`: a forward pass as BPTT and a learner see it.
-* :class:`Gradients`: what a backward pass returns.
-* :func:`truncation_windows` and :func:`truncated_sweeps`: which steps each
+* `Tape`: a forward pass as BPTT and a learner see it.
+* `Gradients`: what a backward pass returns.
+* `truncation_windows` and `truncated_sweeps`: which steps each
   backward sweep walks, for full and truncated BPTT.
 
 This module imports nothing from rnnlab, so every other module may import it.
@@ -30,8 +32,8 @@ class SequenceRun:
         mask: (T, B) bool in processing order, or None.
         constants: list of (B, ...) arrays the cell sees at every step, or None.
         backend: the backend chosen for the call (``"python"``, ``"numba"``, ``"cuda"``), or None
-            to let :func:`rnnlab.backends.run` choose.
-        dropout: the call's :class:`DropoutMasks`, or None (no dropout: ``training`` not True, or rates 0).
+            to let `rnnlab.backends.run` choose.
+        dropout: the call's `DropoutMasks`, or None (no dropout: ``training`` not True, or rates 0).
     """
 
     def __init__(self, inputs, initial_states, mask, constants=None, backend=None, dropout=None):
@@ -53,7 +55,7 @@ class DropoutMasks:
             recurrent product h_{t-1} R, at every step (tf.keras 2 then runs
             ``implementation=1``, whose per-gate masks are all this one here).
 
-    Entries are 0 (dropped) or 1 / (1 - rate) (kept).  A :class:`Tape` keeps them, so BPTT is exact.
+    Entries are 0 (dropped) or 1 / (1 - rate) (kept).  A `Tape` keeps them, so BPTT is exact.
     """
 
     def __init__(self, inputs=None, recurrent=None):
@@ -71,7 +73,7 @@ def input_dropout(x, dropout):
     x K, so masking x before the projection is exactly the cell's ``(x * m_x) @ K``,
     and the same product maps the gradient of the masked inputs back to the
     inputs'.  The recurrent mask acts inside the loops (the numba kernels take it;
-    the CUDA ones not yet, see :func:`rnnlab.backends.resolve`).
+    the CUDA ones not yet, see `rnnlab.backends.resolve`).
     """
     return x if dropout is None or dropout.inputs is None else x * dropout.inputs
 
@@ -101,9 +103,9 @@ class Tape:
         outputs: (T, B, O) outputs in processing order.
         initial_states: flat list of (B, size) ((B, *dims) for a TensorShape leaf).
         final_states: flat list of (B, size), like ``initial_states``.
-        record: the backend's :class:`Record`.
+        record: the backend's `Record`.
         backend: the name of the backend that ran ("python", "numba", "cuda").
-        dropout: the call's :class:`DropoutMasks`, or None.
+        dropout: the call's `DropoutMasks`, or None.
     """
 
     def __init__(self, layer, sequence_run, outputs, final_states, record, backend):
@@ -208,7 +210,7 @@ def truncation_windows(steps, truncate):
 
 
 def truncated_sweeps(d_outputs, truncate, sweep, zeros_like=np.zeros_like):
-    """Run ``sweep(d_out, last, first, with_final)`` for each window of :func:`truncation_windows`.
+    """Run ``sweep(d_out, last, first, with_final)`` for each window of `truncation_windows`.
 
     d_outputs: (T, B, O), the gradient on every output.  A truncated sweep
     sees the gradient of its own output step only (``d_out`` is zero

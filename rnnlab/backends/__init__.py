@@ -1,9 +1,9 @@
 """Where the step loop runs: one module decides, so adding a backend is a contained change.
 
-* ``"python"`` (:mod:`.python`) loops over the readable ``cell.forward``/``cell.call``:
+* ``"python"`` (`.python`) loops over the readable ``cell.forward``/``cell.call``:
   the specification, and the fallback for any cell.
-* ``"numba"`` (:mod:`.numba.host`) and ``"cuda"`` (:mod:`.cuda.host`) run the
-  kernels that a cell's room declares (see :mod:`rnnlab.cells.registry`).
+* ``"numba"`` (`.numba.host`) and ``"cuda"`` (`.cuda.host`) run the
+  kernels that a cell's room declares (see `rnnlab.cells.registry`).
 * ``"auto"`` picks the fastest available backend for the cell.
 
 A backend module provides:
@@ -11,7 +11,7 @@ A backend module provides:
 * ``unsupported(cell) -> str | None``: why this cell's configuration cannot
   run there (for example an activation its kernels do not implement), or None;
 * ``scan(layer, sequence_run, record) -> (outputs, final_states[, record])``,
-  with a :class:`rnnlab.types.Record`;
+  with a `rnnlab.types.Record`;
 * ``backward(tape, d_outputs, d_final, truncate, per_step) -> rnnlab.types.Gradients``
   with ``inputs`` as (T, B, F) in processing order.
 
@@ -73,11 +73,11 @@ def resolve(backend, cell, constants=False, recurrent_dropout=False):
 
 
 def run(layer, sequence_run, record=False):
-    """Run ``layer.cell`` over a prepared :class:`~rnnlab.types.SequenceRun`.
+    """Run ``layer.cell`` over a prepared `SequenceRun`.
 
     Returns ``(outputs, final_states)``: outputs (T, B, O) in processing
     order, final_states the flat list of (B, size) (or (B, *dims)) arrays.  With ``record`` a
-    third item is returned: the backend's :class:`~rnnlab.types.Record`, which
+    third item is returned: the backend's `Record`, which
     its ``backward`` needs.
     """
     backend = sequence_run.backend or resolve(layer.backend, layer.cell, sequence_run.constants is not None,
@@ -87,5 +87,5 @@ def run(layer, sequence_run, record=False):
 
 
 def backward(tape, d_outputs, d_final, truncate=None, per_step=False):
-    """BPTT on the backend that recorded ``tape``: :class:`~rnnlab.types.Gradients`, inputs (T, B, F)."""
+    """BPTT on the backend that recorded ``tape``: `Gradients`, inputs (T, B, F)."""
     return module_for(tape.backend, tape.cell).backward(tape, d_outputs, d_final, truncate, per_step)

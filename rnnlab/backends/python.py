@@ -2,7 +2,7 @@
 
 This is the specification every other backend is checked against, and it runs
 any cell: ``cell.call`` forward, and for BPTT ``cell.forward`` (which keeps a
-cache per step) and ``cell.backward`` (see :mod:`rnnlab.bptt` for the protocol).
+cache per step) and ``cell.backward`` (see `rnnlab.bptt` for the protocol).
 """
 
 import numpy as np
@@ -59,7 +59,7 @@ def per_sample(keep, array):
 
 
 class PythonRecord:
-    """The python loop's :class:`~rnnlab.types.Record`: each step's cell cache and flat states after it."""
+    """The python loop's `Record`: each step's cell cache and flat states after it."""
 
     def __init__(self):
         self.caches = []

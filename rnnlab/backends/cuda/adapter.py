@@ -1,24 +1,24 @@
 """What the CUDA host needs to know about a cell: the base class of the cell adapters.
 
 Each cell room's ``cuda.py`` defines ``adapter_for(cell)``, which returns a
-:class:`CellAdapter`.  The host (:mod:`rnnlab.backends.cuda.host`) and the
-launch geometry (:mod:`rnnlab.backends.cuda.launch`) ask the adapter
+`CellAdapter`.  The host (`rnnlab.backends.cuda.host`) and the
+launch geometry (`rnnlab.backends.cuda.launch`) ask the adapter
 everything that depends on the cell; they never look at the cell themselves.
 
 The defaults below fit a cell whose step is one product with a recurrent
 weight, ``a = x K + b + h R`` split into ``G`` gate blocks of ``U`` columns
 (SimpleRNN, LSTM, the reset_after GRU), whose ``cell.weights`` are
 [kernel, recurrent kernel] plus a bias when ``cell.use_bias``, and which the
-generic schedules of :mod:`rnnlab.backends.cuda.schedules` run.  A room
+generic schedules of `rnnlab.backends.cuda.schedules` run.  A room
 overrides only what differs; a cell with other weights or another step
-overrides the weight methods or :meth:`CellAdapter.kernels`.  A cell with no
-recurrent weight at all subclasses :class:`ProjectionCellAdapter`.
+overrides the weight methods or `CellAdapter.kernels`.  A cell with no
+recurrent weight at all subclasses `ProjectionCellAdapter`.
 
 Layout of the kernels (``U`` units, ``G`` gates, ``L`` state leaves, ``F`` inputs):
 K (F, GU), R (U, GU), b_in and b_rec (GU,); the forward's input projection is
 ``x K + b_in`` and its recurrent part ``h R + b_rec``.  The backward gives the
 pre-activation gradients dAX (T, B, GU) of the input part and dAH (T, B, GU)
-of the recurrent part (the same array unless :attr:`CellAdapter.separate_dah`).
+of the recurrent part (the same array unless `CellAdapter.separate_dah`).
 """
 
 import functools
@@ -56,7 +56,7 @@ class CellAdapter:
     persistent_r_in_shared = True
     recurrent = True
 
-    #: The recurrent activation the gates of this instance's kernels use (see :func:`.primitives.gate_math`).
+    #: The recurrent activation the gates of this instance's kernels use (see `.primitives.gate_math`).
     gate = "sigmoid"
 
     def unsupported(self, cell):
@@ -84,7 +84,7 @@ class CellAdapter:
     def weight_gradients(self, cell, g, dev):
         """The host gradients aligned with ``cell.get_weights()``, from device gradients ``g``.
 
-        g: :class:`~rnnlab.backends.cuda.host.DeviceGradients`.  Default: [dK, dR] plus db_in with a bias.
+        g: `DeviceGradients`.  Default: [dK, dR] plus db_in with a bias.
         """
         weights = [dev.to_host(g.dK), dev.to_host(g.dR)]
         if cell.use_bias:
@@ -96,7 +96,7 @@ class CellAdapter:
 
         x (T, B, F) the inputs, h_prev (T, B, U) the state h entering each step,
         dAX and dAH (T, B, GU) host arrays; record: the
-        :class:`~rnnlab.backends.cuda.host.CudaRecord` (for cells that need more of the tape).
+        `CudaRecord` (for cells that need more of the tape).
         """
         per = [np.einsum("tbf,tbg->tfg", x, dAX), np.einsum("tbu,tbg->tug", h_prev, dAH)]
         if cell.use_bias:
@@ -108,17 +108,17 @@ class CellAdapter:
     def device_functions(self, dtype_name):
         """(forward_unit, backward_unit): the cell's device functions for the generic schedules, in ``dtype_name``.
 
-        Built once per adapter class, dtype and gate from :meth:`unit_functions`.
+        Built once per adapter class, dtype and gate from `unit_functions`.
         """
         return _units(type(self), dtype_name, self.gate)
 
     @staticmethod
     def unit_functions(gate, gate_grad, tanh, one, zero):
-        """Define ``forward_unit`` and ``backward_unit`` (see :mod:`.schedules`) with one dtype's math.
+        """Define ``forward_unit`` and ``backward_unit`` (see `.schedules`) with one dtype's math.
 
         ``gate`` (the recurrent activation), ``gate_grad`` (its derivative, from
-        its output) and ``tanh`` are device functions (:func:`.primitives.gate_math`)
-        and ``one``, ``zero`` constants of the kernel's dtype (:func:`.primitives.scalar_math`).
+        its output) and ``tanh`` are device functions (`.primitives.gate_math`)
+        and ``one``, ``zero`` constants of the kernel's dtype (`.primitives.scalar_math`).
         """
         raise NotImplementedError("this cell gives no unit functions; override unit_functions() or kernels()")
 
@@ -141,7 +141,7 @@ class CellAdapter:
     def recurrent_weight_gradient(self, dev, fw, dAX, dAH):
         """dR on the device: sum over t of h_{t-1}^T dAH_t, one GEMM (h_{-1} = s0[0]).
 
-        fw: the :class:`~rnnlab.backends.cuda.host.DeviceForward`; dAX, dAH (T, B, GU) device arrays.
+        fw: the `DeviceForward`; dAX, dAH (T, B, GU) device arrays.
         """
         U, GU = fw.W.units, dAH.shape[2]
         dR = dev.empty((U, GU), fw.W.dtype)
@@ -164,7 +164,7 @@ class ProjectionCellAdapter(CellAdapter):
     recurrent = False
     persistent_r_in_shared = False
 
-    #: The candidate activation this instance's kernels use (see :func:`.primitives.candidate_math`).
+    #: The candidate activation this instance's kernels use (see `.primitives.candidate_math`).
     candidate = "linear"
 
     def device_functions(self, dtype_name):
@@ -172,11 +172,11 @@ class ProjectionCellAdapter(CellAdapter):
 
     @staticmethod
     def unit_functions(sigmoid, act, act_grad, one, zero):
-        """Define ``forward_unit`` and ``backward_unit`` (see :mod:`.schedules`) with one dtype's math.
+        """Define ``forward_unit`` and ``backward_unit`` (see `.schedules`) with one dtype's math.
 
-        As :meth:`CellAdapter.unit_functions`, with ``sigmoid`` for the gates and
+        As `CellAdapter.unit_functions`, with ``sigmoid`` for the gates and
         the candidate's activation ``act`` and its derivative ``act_grad`` (from
-        its output, :func:`.primitives.candidate_math`).
+        its output, `.primitives.candidate_math`).
         """
         raise NotImplementedError("this cell gives no unit functions; override unit_functions()")
 
@@ -222,13 +222,13 @@ def _units(adapter_class, dtype_name, gate_name):
 
 @functools.lru_cache(maxsize=None)
 def _candidate_units(adapter_class, dtype_name, candidate):
-    """The unit functions of a :class:`ProjectionCellAdapter` class, made once per dtype and candidate activation."""
+    """The unit functions of a `ProjectionCellAdapter` class, made once per dtype and candidate activation."""
     sigmoid, _, one, zero = scalar_math(dtype_name)
     return adapter_class.unit_functions(sigmoid, *candidate_math(dtype_name, candidate), one, zero)
 
 
 def per_candidate(adapter_class):
-    """``adapter_for`` of a :class:`ProjectionCellAdapter`: one instance per candidate activation, made on first use."""
+    """``adapter_for`` of a `ProjectionCellAdapter`: one instance per candidate activation, made on first use."""
     instances = {}
 
     def adapter_for(cell):

@@ -1,12 +1,12 @@
-"""The GPU itself: is one there, the tunables, and the :class:`Device` that does memory, copies, launches and GEMMs.
+"""The GPU itself: is one there, the tunables, and the `Device` that does memory, copies, launches and GEMMs.
 
 Importing this module is cheap: ``numba.cuda`` is imported when a
-:class:`Device` is first made (:func:`get_device`) or when
-:func:`availability_problem` first looks for a GPU.
+`Device` is first made (`get_device`) or when
+`availability_problem` first looks for a GPU.
 
-* :func:`availability_problem`, :func:`simulator_active`, :func:`gpu_available`.
-* :data:`CONFIG` and :func:`options`: the tunables of the CUDA backend.
-* :class:`Device` and :func:`get_device`: device arrays from CuPy's memory
+* `availability_problem`, `simulator_active`, `gpu_available`.
+* `CONFIG` and `options`: the tunables of the CUDA backend.
+* `Device` and `get_device`: device arrays from CuPy's memory
   pool (numba's device arrays without CuPy), host <-> device copies, kernel
   launches, and the GEMMs (cuBLAS through CuPy, else a tiled numba kernel).
 """
@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-#: Tunables.  Change with :func:`options` (a context manager) or by assignment.
+#: Tunables.  Change with `options` (a context manager) or by assignment.
 CONFIG = {
     # "auto": persistent kernel for units <= persistent_max_units, else tiled;
     # "persistent" or "tiled" force one (a cell with only a persistent schedule,
@@ -58,7 +58,7 @@ SIMULATOR_CONFIG = {"tiles": (2, 4, 4), "gemm_tile": 4}
 
 @contextlib.contextmanager
 def options(**changes):
-    """Temporarily change :data:`CONFIG`, e.g. ``with options(path="tiled"): ...``."""
+    """Temporarily change `CONFIG`, e.g. ``with options(path="tiled"): ...``."""
     unknown = set(changes) - set(CONFIG)
     if unknown:
         raise ValueError(f"unknown CUDA backend options {sorted(unknown)}; known: {sorted(CONFIG)}")
@@ -276,7 +276,7 @@ _device = None
 
 
 def get_device():
-    """The process-wide :class:`Device` (created on first use)."""
+    """The process-wide `Device` (created on first use)."""
     global _device
     if _device is None:
         problem = availability_problem()

@@ -1,37 +1,37 @@
 """Host side of ``backend="cuda"``: from a layer to its cell's kernels and back.
 
-:mod:`rnnlab.backends` reaches this module through
+`rnnlab.backends` reaches this module through
 ``rnnlab.cells.registry.BACKEND_HOSTS["cuda"]``, only when a layer asks for
 ``backend="cuda"``.  Importing it is cheap: ``numba.cuda`` is imported on
 first real use, and every kernel is compiled by numba at its first launch.
 
 The backend interface (as every backend host):
 
-* :func:`unsupported` -- why a cell cannot run here: numba-cuda missing, no GPU
+* `unsupported` -- why a cell cannot run here: numba-cuda missing, no GPU
   (and no simulator), a cell whose room has no CUDA kernels, or a
   configuration its kernels do not implement.  ``backend="auto"`` never
   picks this backend.
-* :func:`scan` -- forward over a prepared :class:`~rnnlab.types.SequenceRun`;
-  the :class:`CudaRecord` keeps the tape on the device for :func:`backward`
+* `scan` -- forward over a prepared `SequenceRun`;
+  the `CudaRecord` keeps the tape on the device for `backward`
   and copies states and gates to the host on request.
-* :func:`backward` -- full or truncated BPTT, with masks, ``state_grads`` and
+* `backward` -- full or truncated BPTT, with masks, ``state_grads`` and
   optional per-step weight contributions (computed on the host from the
   per-step pre-activation gradients).
 
 Below them sits a device-level API that keeps arrays on the GPU (used by the
-benchmark): :func:`device_weights`, :func:`forward_device`,
-:func:`backward_device`.
+benchmark): `device_weights`, `forward_device`,
+`backward_device`.
 
 This module knows no cell.  Everything that depends on one comes from the
 adapter that the cell's room gives (``rnnlab/cells/<room>/cuda.py``,
-``adapter_for(cell)``; see :mod:`rnnlab.backends.cuda.adapter`).
+``adapter_for(cell)``; see `rnnlab.backends.cuda.adapter`).
 
 How work is split (see ``docs/gpu.md``): the input projection of every
 timestep is one GEMM; the recurrence runs in a persistent kernel (one launch)
 for ``units <= CONFIG["persistent_max_units"]``, else in tiled kernels (one
 launch per step); weight gradients are GEMMs over all timesteps afterwards.
-The device, its memory and its GEMMs are :mod:`rnnlab.backends.cuda.device`;
-the launch geometry is :mod:`rnnlab.backends.cuda.launch`.
+The device, its memory and its GEMMs are `rnnlab.backends.cuda.device`;
+the launch geometry is `rnnlab.backends.cuda.launch`.
 """
 
 import numpy as np
@@ -71,7 +71,7 @@ def unsupported(cell):
 
 
 class DeviceWeights:
-    """A cell's weights on the device, in the kernels' layout (see :mod:`rnnlab.backends.cuda.adapter`).
+    """A cell's weights on the device, in the kernels' layout (see `rnnlab.backends.cuda.adapter`).
 
     Attributes: ``adapter``; K (F, GU), R (U, GU) and RT = R^T (GU, U),
     contiguous; b_in and b_rec (GU,); ``features`` F, ``units`` U, ``dtype``.
@@ -86,7 +86,7 @@ class DeviceWeights:
 
 
 def device_weights(cell, dev=None):
-    """Copy ``cell``'s weights to the device (a :class:`DeviceWeights`)."""
+    """Copy ``cell``'s weights to the device (a `DeviceWeights`)."""
     dev = dev or get_device()
     adapter = adapter_for(cell)
     if adapter is None:
@@ -100,7 +100,7 @@ def device_weights(cell, dev=None):
 
 
 class DeviceForward:
-    """The result of :func:`forward_device`: device arrays, and the inputs and geometry they came from."""
+    """The result of `forward_device`: device arrays, and the inputs and geometry they came from."""
 
     def __init__(self, **arrays):
         self.__dict__.update(arrays)
@@ -109,8 +109,8 @@ class DeviceForward:
 def forward_device(W, x, s0, mask=None, zero_output=False, record=False, dev=None):
     """Run the recurrence on device arrays.
 
-    W: :class:`DeviceWeights`; x (T, B, F) in processing order; s0 (L, B, U);
-    mask (T, B) uint8 or None.  Returns a :class:`DeviceForward` with ``out``
+    W: `DeviceWeights`; x (T, B, F) in processing order; s0 (L, B, U);
+    mask (T, B) uint8 or None.  Returns a `DeviceForward` with ``out``
     (T, B, U), ``final`` (L, B, U) and, with ``record``, the tape: ``seq``
     (L, T, B, U), ``gates`` (T, B, GU), ``extra`` (T, B, U).
     """
@@ -150,7 +150,7 @@ def forward_device(W, x, s0, mask=None, zero_output=False, record=False, dev=Non
 
 
 class DeviceGradients:
-    """The result of :func:`backward_device` (device arrays).
+    """The result of `backward_device` (device arrays).
 
     dK (F, GU); dR as the adapter forms it (U, GU), or in parts (the
     reset_before GRU: dR_zr (U, 2U) and dR_h (U, U)); db_in (GU,) and, when
@@ -164,11 +164,11 @@ class DeviceGradients:
 
 
 def backward_device(fw, d_out, d_final, truncate=None, carries_output=True, dev=None):
-    """BPTT on the device for a recorded :class:`DeviceForward`.
+    """BPTT on the device for a recorded `DeviceForward`.
 
     d_out (T, B, U): dL/d(outputs) in processing order; d_final (L, B, U):
     dL/d(final states).  ``truncate=k`` lets each output's gradient reach k
-    steps back (the windows of :func:`rnnlab.types.truncation_windows`).
+    steps back (the windows of `rnnlab.types.truncation_windows`).
     ``carries_output``: masked steps repeat the previous output (False with
     ``zero_output_for_mask``).
     """
@@ -232,9 +232,9 @@ def backward_device(fw, d_out, d_final, truncate=None, carries_output=True, dev=
 
 
 class CudaRecord:
-    """The tape of one :func:`scan`: device arrays for :func:`backward`, host copies on request.
+    """The tape of one `scan`: device arrays for `backward`, host copies on request.
 
-    Follows the :class:`rnnlab.types.Record` protocol.
+    Follows the `rnnlab.types.Record` protocol.
     """
 
     def __init__(self, forward):
@@ -280,7 +280,7 @@ def scan(layer, sequence_run, record=False):
 
 
 def backward(tape, d_outputs, d_final, truncate, per_step):
-    """BPTT for a tape recorded by :func:`scan`; returns :class:`rnnlab.types.Gradients`."""
+    """BPTT for a tape recorded by `scan`; returns `rnnlab.types.Gradients`."""
     dev = get_device()
     fw = tape.record.forward
     W = fw.W

@@ -1,9 +1,9 @@
 """Launch geometry: which schedule runs a problem, and with how many blocks, threads and bytes.
 
-:class:`LaunchGeometry` turns (cell adapter, batch, units, dtype) and
-:data:`~rnnlab.backends.cuda.device.CONFIG` into the numbers the host needs to
+`LaunchGeometry` turns (cell adapter, batch, units, dtype) and
+`CONFIG` into the numbers the host needs to
 launch the cell's kernels.  Everything cell-specific comes from the adapter
-(see :mod:`rnnlab.backends.cuda.adapter`): its gate count, which schedules
+(see `rnnlab.backends.cuda.adapter`): its gate count, which schedules
 it has, and what its persistent kernels need.
 """
 

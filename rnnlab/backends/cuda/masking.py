@@ -1,6 +1,6 @@
 """Keras masking on the GPU, as device functions that every schedule calls.
 
-The rule (as the python backend, :func:`rnnlab.backends.python.scan`): at a
+The rule (as the python backend, `rnnlab.backends.python.scan`): at a
 masked step (``mask[t, b] == 0``) the states carry over unchanged and the
 output repeats the previous output (zeros before the first step), or is zeros
 with ``zero_output_for_mask``.  Its backward: a masked step passes its state
@@ -9,7 +9,7 @@ output gradient of a repeated output flows back to the step that produced it
 (the ``carry``; nothing flows with ``zero_output_for_mask``).
 
 Each function works on one unit ``u`` of one batch row ``b``.  ``zero`` is
-the kernel's dtype-exact zero (see :func:`~rnnlab.backends.cuda.primitives.scalar_math`),
+the kernel's dtype-exact zero (see `scalar_math`),
 passed in so that a float32 kernel stays float32.
 """
 

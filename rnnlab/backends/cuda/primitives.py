@@ -1,25 +1,25 @@
 """Device-side building blocks shared by rnnlab's ``numba.cuda`` kernels.
 
 Only kernel modules (the schedules, the cell rooms' ``cuda.py``, the
-ensemble's GPU half) and the :class:`~rnnlab.backends.cuda.device.Device`
+ensemble's GPU half) and the `Device`
 import this file, on first use of ``backend="cuda"`` (or the ensemble's GPU
 path).  Importing it imports ``numba.cuda`` but compiles nothing: every kernel
 here is built by a small cached factory, per dtype, and compiled by numba at
 its first launch.
 
-* :func:`scalar_math` -- ``sigmoid``/``tanh`` device functions and the constants
+* `scalar_math` -- ``sigmoid``/``tanh`` device functions and the constants
   ``one``/``zero`` *of the kernel's dtype*.  A bare ``1.0`` literal would make
   numba promote float32 arithmetic to float64, so every constant in a float32
   kernel comes from here.
-* :func:`gate_math` -- a recurrent activation (sigmoid or a hard sigmoid) and
+* `gate_math` -- a recurrent activation (sigmoid or a hard sigmoid) and
   its derivative written with its output, for the LSTM's and GRU's gates.
-* :func:`candidate_math` -- a candidate activation (linear, g or tanh) and its
+* `candidate_math` -- a candidate activation (linear, g or tanh) and its
   derivative written with its output, for minGRU's and minLSTM's candidates.
-* :func:`gemm_kernel` -- a shared-memory tiled ``C (+)= op(A) @ op(B) (+ bias)``
+* `gemm_kernel` -- a shared-memory tiled ``C (+)= op(A) @ op(B) (+ bias)``
   used for the input projection of all timesteps and for the weight gradients
   when CuPy (cuBLAS) is not installed.
-* :func:`colsum_kernel`, :func:`fill_kernel` -- bias gradients and zeroing.
-* :func:`store` -- write, atomically add or add, chosen by a mode flag.
+* `colsum_kernel`, `fill_kernel` -- bias gradients and zeroing.
+* `store` -- write, atomically add or add, chosen by a mode flag.
 """
 
 import functools
@@ -31,7 +31,7 @@ from numba import cuda
 
 from ... import activations
 
-#: modes of :func:`store`
+#: modes of `store`
 STORE, ATOMIC_ADD, ADD = 0, 1, 2
 
 
@@ -67,7 +67,7 @@ GATE_ACTIVATIONS = activations.GATE_ACTIVATIONS  # what the LSTM and GRU kernels
 def gate_math(dtype_name, name):
     """(gate, gate_grad) device functions: the recurrent activation ``name`` and d gate/dx from its output s.
 
-    As :mod:`rnnlab.activations`: ``hard_sigmoid`` is tf.keras 2's clip(0.2 x + 1/2, 0, 1),
+    As `rnnlab.activations`: ``hard_sigmoid`` is tf.keras 2's clip(0.2 x + 1/2, 0, 1),
     ``hard_sigmoid_keras3`` clip(x / 6 + 1/2, 0, 1); their slope counts where 0 < s < 1.
     """
     sigmoid, _, one, zero = scalar_math(dtype_name)
@@ -102,7 +102,7 @@ CANDIDATE_ACTIVATIONS = activations.CANDIDATE_ACTIVATIONS  # what the minGRU and
 def candidate_math(dtype_name, name):
     """(act, act_grad) device functions: the candidate activation ``name`` and d act/dx from its output y.
 
-    As :mod:`rnnlab.activations`: ``g`` is x + 1/2 for x >= 0 and sigmoid(x) below,
+    As `rnnlab.activations`: ``g`` is x + 1/2 for x >= 0 and sigmoid(x) below,
     so y >= 1/2 exactly where x >= 0.
     """
     sigmoid, tanh, one, zero = scalar_math(dtype_name)

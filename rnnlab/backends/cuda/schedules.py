@@ -1,10 +1,12 @@
 """Schedules for the CUDA step loop: a persistent kernel and a tiled one.
 
 A cell room (``rnnlab/cells/<room>/cuda.py``) writes its equations once, as
-two scalar device functions for one unit ``u`` of one batch row::
+two scalar device functions for one unit ``u`` of one batch row:
 
+```text
     forward_unit(ax, ah, h_prev, c_prev, gv) -> (h_new, c_new, extra)
     backward_unit(gh, gc, h_prev, c_prev, h_new, c_new, gv, extra, dax, dah) -> (dh_direct, dc_prev)
+```
 
 ``ax[g]`` is gate g's input part ``(x K + b_in)[g*U + u]`` and ``ah[g]`` its
 recurrent part ``(h R + b_rec)[g*U + u]``; ``gv`` receives (forward) or holds
@@ -21,13 +23,13 @@ pre-activations all come from ``x K + b``) runs in the same schedules with the
 products left out: ``ah`` is ``b_rec`` (zeros), R is never read, and dL/dh_prev
 is the unit's direct part alone.
 
-This module turns such a pair into two kinds of kernels; :func:`kernels`
+This module turns such a pair into two kinds of kernels; `kernels`
 picks the pair for a launch geometry, and every kernel takes Keras masking
-from :mod:`rnnlab.backends.cuda.masking`.
+from `rnnlab.backends.cuda.masking`.
 
-**Persistent** (:func:`persistent_forward`, :func:`persistent_backward`): one
+**Persistent** (`persistent_forward`, `persistent_backward`): one
 launch runs every timestep.  Each block owns ``rows`` batch rows (at most
-:data:`MAXR`) and keeps their state in shared memory; threads loop over the
+`MAXR`) and keeps their state in shared memory; threads loop over the
 gate columns for ``h @ R`` (reading R from shared memory when it fits, else
 from global memory through L1/L2), synchronise, update the state, synchronise,
 and go on to the next step.  Batch rows never talk to each other, so no grid
@@ -35,7 +37,7 @@ synchronisation is needed (the Persistent RNN idea, Diamos et al. 2016, with
 the weights in shared memory or cache instead of registers).  Truncated BPTT
 spreads its per-output sweeps over ``gridDim.y`` and adds with atomics.
 
-**Tiled** (:func:`tiled_forward_step`, :func:`tiled_backward_step`): one launch
+**Tiled** (`tiled_forward_step`, `tiled_backward_step`): one launch
 per timestep for large H.  A block owns a tile of ``tile_rows`` batch rows x
 ``tile_units`` units and every gate column of those units, accumulates
 ``h @ R`` over shared-memory tiles of ``tile_k``, then runs the same unit
@@ -70,7 +72,7 @@ def _dtype_consts(dtype_name):
 
 
 def persistent_forward_shared(rows, U, G, itemsize, r_in_shared):
-    """Bytes of dynamic shared memory :func:`persistent_forward` needs."""
+    """Bytes of dynamic shared memory `persistent_forward` needs."""
     count = 2 * rows * U + 2 * rows * G * U + (U * G * U if r_in_shared else 0)
     return count * itemsize
 
@@ -163,7 +165,7 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared, recurrent=Tr
 
 
 def persistent_backward_shared(rows, U, G, itemsize):
-    """Bytes of dynamic shared memory :func:`persistent_backward` needs."""
+    """Bytes of dynamic shared memory `persistent_backward` needs."""
     return (4 * rows * U + rows * G * U + MAXP * rows * U) * itemsize
 
 
@@ -175,7 +177,7 @@ def persistent_backward(backward_unit, G, L, dtype_name, separate_dah, recurrent
     output's gradient.  Otherwise the sweep of origin ``o`` takes only output
     o's gradient (and ``d_final`` when o = T-1) back to ``max(0, o - truncate + 1)``
     and, when that is step 0, adds its carried gradient to ``d_init``: the
-    windows of :func:`rnnlab.types.truncation_windows`.  ``mode`` is STORE for
+    windows of `rnnlab.types.truncation_windows`.  ``mode`` is STORE for
     one full sweep and ATOMIC_ADD otherwise.
     """
     nb, zero = _dtype_consts(dtype_name)
@@ -456,7 +458,7 @@ def tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, tile_rows
 def kernels(forward_unit, backward_unit, G, L, separate_dah, dtype_name, geometry, recurrent=True):
     """(forward kernel, backward kernel) of a cell's unit functions, for ``geometry.path``.
 
-    ``geometry`` is a :class:`~rnnlab.backends.cuda.launch.LaunchGeometry`; its
+    ``geometry`` is a `LaunchGeometry`; its
     ``r_in_shared`` picks the persistent forward and its ``tiles`` size the tiled ones.
     ``recurrent=False`` leaves out the products with R (a cell without a recurrent weight).
     """

@@ -1,14 +1,14 @@
 """``backend="numba"``: the CPU kernels' host and their shared building blocks.
 
-* :mod:`.host`: the NumPy glue around every cell room's ``@njit`` loops
+* `.host`: the NumPy glue around every cell room's ``@njit`` loops
   (``cells/<room>/cpu.py``): big GEMMs before and after, threads, reused memory;
-* :mod:`.custom_scan`: a fused time loop around a custom cell's own ``@njit`` step
-  (not to be confused with :mod:`rnnlab.parallel`, parallel-in-time scans);
-* :mod:`.jit`: the ``@jit`` decorator (``cache=True``, ``nogil=True``,
+* `.custom_scan`: a fused time loop around a custom cell's own ``@njit`` step
+  (not to be confused with `rnnlab.parallel`, parallel-in-time scans);
+* `.jit`: the ``@jit`` decorator (``cache=True``, ``nogil=True``,
   ``error_model="numpy"``, the fast-math flags), used by every ``@njit`` kernel;
-* :mod:`.common`: activations per dtype and the masking steps every loop shares;
-* :mod:`.fastmath`: ``tanh``/``sigmoid`` that vectorize in ``@njit`` loops;
-* :mod:`.blas`: ``gemm(trans_a, trans_b, alpha, A, B, beta, C)``, BLAS
+* `.common`: activations per dtype and the masking steps every loop shares;
+* `.fastmath`: ``tanh``/``sigmoid`` that vectorize in ``@njit`` loops;
+* `.blas`: ``gemm(trans_a, trans_b, alpha, A, B, beta, C)``, BLAS
   sgemm/dgemm callable from ``@njit`` code that writes into ``C`` in place.
 
 This package's ``__init__`` imports nothing heavy.  numba (about 0.2 s) and

@@ -1,7 +1,6 @@
 """BLAS gemm for ``@njit`` code: ``C = alpha * op(A) @ op(B) + beta * C`` in place.
 
-::
-
+```text
     from rnnlab.backends.numba.blas import gemm
 
     @jit
@@ -9,6 +8,7 @@
         gemm(False, False, 1.0, h, R, 1.0, z)   # z += h @ R, no allocation
         gemm(True, False, 1.0, x, dz, 1.0, dW)  # dW += x.T @ dz
         gemm(False, True, 1.0, dz, R, 0.0, dh)  # dh = dz @ R.T
+```
 
 ``gemm(trans_a, trans_b, alpha, A, B, beta, C)``:
 
@@ -33,7 +33,7 @@ storage.  Row-major ``C = op(A) op(B)`` is column-major
 arguments are written to stack slots (``alloca``).  When ``M == 1`` or
 ``N == 1`` the call goes to ``?gemv`` instead, as in numba's own ``np.dot``.
 scipy's OpenBLAS 0.3.30 ``sgemm`` with one row was 4-5x slower than
-``sgemv`` at H=512.  :func:`blas_threads` reads or sets the thread count of
+``sgemv`` at H=512.  `blas_threads` reads or sets the thread count of
 that OpenBLAS.
 
 Why not a ctypes function pointer: numba embeds the raw address of a
@@ -299,7 +299,7 @@ def _openblas():
 
 
 def blas_threads(n=None):
-    """The number of threads of the BLAS that :func:`gemm` uses; set it to ``n`` if given.
+    """The number of threads of the BLAS that `gemm` uses; set it to ``n`` if given.
 
     Returns the previous count, or None when it cannot be controlled: a scipy
     that does not bundle scipy-openblas.  This is scipy's OpenBLAS, which is
@@ -320,7 +320,7 @@ def blas_threads(n=None):
 
 
 class _Setting:
-    """Who is using the process-wide BLAS thread count, and how (see :func:`one_blas_thread`)."""
+    """Who is using the process-wide BLAS thread count, and how (see `one_blas_thread`)."""
 
     changed = threading.Condition()
     running = {True: 0, False: 0}  # calls running with one BLAS thread (True) / the process's own count

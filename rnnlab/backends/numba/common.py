@@ -2,27 +2,27 @@
 
 Activations, as scalar functions for ``@njit`` loops:
 
-* float32: :mod:`rnnlab.backends.numba.fastmath`'s rational ``tanh``/``sigmoid``
+* float32: `rnnlab.backends.numba.fastmath`'s rational ``tanh``/``sigmoid``
   (a few ulp, and the gate loops vectorize);
 * float64: ``math.tanh`` and the same split ``exp`` sigmoid as
-  :mod:`rnnlab.activations`.  float64 is the dtype of gradient checks and of
+  `rnnlab.activations`.  float64 is the dtype of gradient checks and of
   the tests that compare whole training curves between backends, so it stays
   within an ulp of the python backend (about 1e-16 per step) instead of
   trading accuracy for speed.
 
 ``SimpleRNNCell`` may use any built-in activation; its kernels receive the
-activation as an integer code (:data:`ACTIVATION_CODES`).
+activation as an integer code (`ACTIVATION_CODES`).
 
 Recurrent dropout: a kernel gets the call's recurrent mask M (B, U), or an
-empty (0, U) array for none (:func:`rnnlab.backends.numba.host.kernel_mask`).
-The recurrent products see ``h * M`` (:func:`recurrent_input`), and the
+empty (0, U) array for none (`rnnlab.backends.numba.host.kernel_mask`).
+The recurrent products see ``h * M`` (`recurrent_input`), and the
 gradient that flows back through them to h is multiplied by M
-(:func:`mask_recurrent_gradient`, :func:`add_recurrent_gradient`).  Without a
+(`mask_recurrent_gradient`, `add_recurrent_gradient`).  Without a
 mask these helpers do nothing, so the loops run as before.
 
 Masking: at a masked step every state carries over, and the output repeats
-the previous output (:data:`REPEAT`), is zero (:data:`ZERO`, for
-``zero_output_for_mask``) or is the cell's own output (:data:`RAW`: a cell
+the previous output (`REPEAT`), is zero (`ZERO`, for
+``zero_output_for_mask``) or is the cell's own output (`RAW`: a cell
 that feeds the next cell of a ``StackedRNNCells`` passes its output on
 unmasked, exactly as the stacked python step does; the stack's mask then
 applies to the last cell).
@@ -47,7 +47,7 @@ __all__ = ["tanh", "sigmoid", "ACTIVATION_CODES", "GATE_ACTIVATIONS", "activate"
 REPEAT, ZERO, RAW = 0, 1, 2
 
 #: The activations the kernels implement, by code: SimpleRNN's activation any of them,
-#: the LSTM's and GRU's recurrent activation one of :data:`GATE_ACTIVATIONS`, and the
+#: the LSTM's and GRU's recurrent activation one of `GATE_ACTIVATIONS`, and the
 #: candidate activation of minGRU and minLSTM one of ``activations.CANDIDATE_ACTIVATIONS``.
 ACTIVATION_CODES = {"tanh": 0, "sigmoid": 1, "relu": 2, "hard_sigmoid": 3, "linear": 4, "hard_sigmoid_keras3": 5,
                     "g": 6}
@@ -90,7 +90,7 @@ def _overload_sigmoid(x):
 
 @njit(inline="always")
 def activate(code, x):
-    """The activation with ``code`` (see :data:`ACTIVATION_CODES`) at x, in x's dtype."""
+    """The activation with ``code`` (see `ACTIVATION_CODES`) at x, in x's dtype."""
     zero, one = type(x)(0), type(x)(1)  # constants in x's dtype keep float32 math in float32
     if code == 0:
         return tanh(x)
@@ -122,7 +122,7 @@ def activation_grad(code, x, y):
 
 @njit(inline="always")
 def gate(code, x):
-    """A gate's activation (code 1, 3 or 5 of :data:`ACTIVATION_CODES`) at x, without branches.
+    """A gate's activation (code 1, 3 or 5 of `ACTIVATION_CODES`) at x, without branches.
 
     Every candidate is computed and one is selected, so the gate loops of the
     LSTM and GRU kernels stay straight-line code that vectorizes (a branch on
@@ -137,7 +137,7 @@ def gate(code, x):
 
 @njit(inline="always")
 def gate_grad(code, s):
-    """d gate / dx written with the gate's output s, without branches (see :func:`gate`)."""
+    """d gate / dx written with the gate's output s, without branches (see `gate`)."""
     zero, one = type(s)(0), type(s)(1)
     slope = type(s)(0.2) if code == 3 else type(s)(1 / 6)
     inside = slope if zero < s < one else zero

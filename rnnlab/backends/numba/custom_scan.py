@@ -3,10 +3,12 @@
 The built-in cells have hand-fused kernels (``cells/*/cpu.py``).  A custom
 cell gets the same loop -- masking, ``go_backwards``, initial and final
 states, BPTT with truncation -- by writing one step (and optionally its
-backward) as a small ``@njit`` function on (batch, ...) arrays::
+backward) as a small ``@njit`` function on (batch, ...) arrays:
 
+```text
     step(x, state, weights, params, new_state, output, cache)
     backward(x, state, weights, params, cache, d_output, d_new_state, d_x, d_state, d_weights)
+```
 
 * ``x`` (B, F) is the step's input and ``state`` (B, S) the state before the
   step: the cell's flat states side by side (an LSTM-like cell with states
@@ -26,9 +28,11 @@ backward) as a small ``@njit`` function on (batch, ...) arrays::
   ``d_weights``, a tuple of arrays shaped like ``weights``.
 
 The cell names them ``numba_step`` and ``numba_backward`` (usually
-``staticmethod``s) and is registered once::
+``staticmethod``s) and is registered once:
 
+```text
     rnnlab.backends.numba.custom_scan.register(MyCell)   # backend="numba" and "auto" now run it here
+```
 
 The readable ``call``/``forward``/``backward`` remain the specification (and
 ``bptt`` still requires the Python ``backward``).  Without ``numba_backward``,
@@ -39,7 +43,7 @@ Compilation: a jitted function passed as an argument makes numba's on-disk
 cache useless (the cache key would be the function object of one process), so
 the loop is instead built by a factory that closes over the step function.
 Each loop is compiled once per process and step function and kept in
-:data:`LOOPS`; it is not cached on disk.  Decorate the step functions with
+`LOOPS`; it is not cached on disk.  Decorate the step functions with
 ``@numba.njit(cache=True)``: their own machine code is then cached, and each
 new process only compiles the small loop around them.
 """
@@ -164,7 +168,7 @@ def _split(array, cell):
 
 
 def _joined(states):
-    """The flat list of state leaves (B, *dims) -> (B, S), side by side: the inverse of :func:`_split`."""
+    """The flat list of state leaves (B, *dims) -> (B, S), side by side: the inverse of `_split`."""
     return np.concatenate([s.reshape(s.shape[0], -1) for s in states], axis=1)
 
 
@@ -187,7 +191,7 @@ class ScanRecord:
 
 
 def scan(layer, sequence_run, record=False):
-    """Run ``layer``'s custom cell through :func:`forward_loop`."""
+    """Run ``layer``'s custom cell through `forward_loop`."""
     cell = layer.cell
     X = np.ascontiguousarray(sequence_run.inputs)  # (T, B, F)
     T, B, _ = X.shape
@@ -208,7 +212,7 @@ def scan(layer, sequence_run, record=False):
 
 
 def backward(tape, d_outputs, d_final, truncate, per_step):
-    """BPTT through :func:`backward_loop`, or a Python replay when the cell has no ``numba_backward``."""
+    """BPTT through `backward_loop`, or a Python replay when the cell has no ``numba_backward``."""
     cell, record = tape.cell, tape.record
     step_backward = getattr(cell, "numba_backward", None)
     if step_backward is None:

@@ -3,12 +3,14 @@
 The llvmlite wheels ship no SVML, so ``math.tanh``/``math.exp`` stay scalar
 libm calls and an elementwise loop that uses them cannot use SIMD.  The
 functions here use only ``+ - * /``, ``floor``, ``copysign``, compares and
-an exponent bit-cast.  LLVM vectorizes a loop such as::
+an exponent bit-cast.  LLVM vectorizes a loop such as:
 
+```text
     @jit
     def gates(z, out):
         for i in range(z.size):
             out[i] = tanh(z[i])          # rnnlab.backends.numba.fastmath.tanh
+```
 
 (``benchmarks/bench_primitives.py`` checks the assembly for packed
 instructions and times it against ``np.tanh`` and ``math.tanh``.)
@@ -52,7 +54,7 @@ API:
   ``sigmoid_array(x)`` are the allocating Python conveniences.
 
 The scalar functions are compiled with ``fastmath={"contract"}`` only
-(:data:`rnnlab.backends.numba.jit.SCALAR_OPTIONS`), whatever flags the calling
+(`rnnlab.backends.numba.jit.SCALAR_OPTIONS`), whatever flags the calling
 kernel uses.  A reassociation could undo the exact range reduction.
 """
 

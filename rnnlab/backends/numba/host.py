@@ -1,6 +1,6 @@
 """Host side of ``backend="numba"``: NumPy glue around the ``@njit`` time loops.
 
-:mod:`rnnlab.backends` imports this module the first time a layer runs on
+`rnnlab.backends` imports this module the first time a layer runs on
 ``"numba"`` (or ``"auto"``); it imports numba and the kernels, but compiles
 nothing: each kernel compiles at its first call, or loads from the on-disk
 cache (``cache=True``).
@@ -27,16 +27,16 @@ is two RNN layers, so it needs nothing here.
 Dropout: the host multiplies the inputs by the input mask before the
 projection (the cells see x only through x K).  The recurrent mask M (B, U)
 goes to the loops, whose recurrent products take ``h * M`` (see
-:mod:`rnnlab.backends.numba.common`), and dR is the product of the masked
-states (:func:`recurrent_inputs`).  A stack has no dropout
+`rnnlab.backends.numba.common`), and dR is the product of the masked
+states (`recurrent_inputs`).  A stack has no dropout
 (``StackedRNNCells`` refuses it).
 
-Truncated BPTT (``truncate=k``) is, as in :mod:`rnnlab.bptt`, one short sweep
+Truncated BPTT (``truncate=k``) is, as in `rnnlab.bptt`, one short sweep
 per output step: for the output at step s, the kernels walk steps s down to
 s-k+1 (through every cell of a stack).
 
-Two measured details: threads (see :data:`THREADS`) and reused memory (see
-:class:`Memory`).
+Two measured details: threads (see `THREADS`) and reused memory (see
+`Memory`).
 """
 
 import contextlib
@@ -98,7 +98,7 @@ def _unsupported_single(cell):
 
 
 def adapter_for(cell):
-    """The :class:`CpuAdapter` of ``cell``'s room (its ``cpu.py``)."""
+    """The `CpuAdapter` of ``cell``'s room (its ``cpu.py``)."""
     adapter = _ADAPTERS.get(type(cell))
     if adapter is None:  # first use of this cell class: ask the registry (the host asks on every call)
         adapter = _ADAPTERS[type(cell)] = registry.room_module(cell, "cpu").adapter
@@ -166,7 +166,7 @@ class Memory:
     backward.  So arrays of at least MIN_BYTES are kept in a pool and handed
     out again (same shape and dtype) when the pool holds the only reference:
     no tape, gradient or view of it is alive any more.  The pool holds at most
-    MAX_BYTES; :meth:`clear` empties it.
+    MAX_BYTES; `clear` empties it.
     """
 
     MIN_BYTES = 1 << 18
@@ -206,7 +206,7 @@ def _references(array):
 
 
 def _unused_count():
-    """What :func:`_references` says, inside a loop over a list, of an array only that list holds.
+    """What `_references` says, inside a loop over a list, of an array only that list holds.
 
     Measured rather than assumed: the count differs between Python versions.
     """
@@ -232,7 +232,7 @@ def state_sequence(initial, T):
 def kernel_mask(dropout, like):
     """The recurrent dropout mask as the loops take it: (B, U) in ``like``'s dtype, or (0, U) for none.
 
-    dropout: the call's :class:`~rnnlab.types.DropoutMasks`, or None.  like: a (B, U) state.
+    dropout: the call's `DropoutMasks`, or None.  like: a (B, U) state.
     """
     if dropout is None or dropout.recurrent is None:
         return np.empty((0, like.shape[1]), like.dtype)
@@ -289,7 +289,7 @@ class CellRun:
         outputs: (T, B, U).  states: list of (T+1, B, U), entry 0 the initial state.
         gates: (T, B, G) the gate activations (pre-activations for SimpleRNN).
         extra: (T, B, U) what the GRU's backward needs besides the gates, or None.
-        recurrent_mask: the recurrent dropout mask as the loops took it (:func:`kernel_mask`);
+        recurrent_mask: the recurrent dropout mask as the loops took it (`kernel_mask`);
             None for a cell without recurrent products.
     """
 
@@ -331,15 +331,15 @@ class CpuAdapter:
         raise NotImplementedError
 
     def forward(self, cell, x, states, mask, mode, recurrent_mask):
-        """Run the loop over x (T, B, F) from ``states`` (flat list of (B, size)): a :class:`CellRun`.
+        """Run the loop over x (T, B, F) from ``states`` (flat list of (B, size)): a `CellRun`.
 
-        recurrent_mask: (B, U) recurrent dropout mask, or (0, U) for none (:func:`kernel_mask`);
+        recurrent_mask: (B, U) recurrent dropout mask, or (0, U) for none (`kernel_mask`);
         a cell without ``takes_dropout`` always gets (0, U).
         """
         raise NotImplementedError
 
     def new_d_pre(self, cell, run):
-        """Zeroed pre-activation gradients for :meth:`sweep` to fill."""
+        """Zeroed pre-activation gradients for `sweep` to fill."""
         raise NotImplementedError
 
     def sweep(self, cell, run, d_outputs, d_states, first, last, d_pre, state_grads, add_output, carry):
@@ -391,7 +391,7 @@ class CandidateLoopsAdapter(ProjectionCellAdapter):
     ``forward(A, H, outputs, mask, output_mode, code, b0, b1)`` and
     ``backward(G, H, d_outputs, mask, carry_output, first, last, d_h, dA, state_grad_h, add_output, code, b0, b1)``,
     where A (T, B, G) holds the projection and ``code`` is the candidate activation's
-    (:data:`rnnlab.backends.numba.common.ACTIVATION_CODES`).
+    (`rnnlab.backends.numba.common.ACTIVATION_CODES`).
     """
 
     required_activations = {"activation": activations.CANDIDATE_ACTIVATIONS}
@@ -434,7 +434,7 @@ class ProductCellAdapter(ProjectionCellAdapter):
 
 
 class NumbaRecord:
-    """What ``scan(..., record=True)`` keeps for BPTT: one :class:`CellRun` per cell."""
+    """What ``scan(..., record=True)`` keeps for BPTT: one `CellRun` per cell."""
 
     def __init__(self, runs):
         self.runs = runs
@@ -462,7 +462,7 @@ def scan(layer, sequence_run, record=False):
 
 
 def backward(tape, d_outputs, d_final, truncate, per_step):
-    """BPTT through the kernels; the same :class:`~rnnlab.types.Gradients` as the python backend."""
+    """BPTT through the kernels; the same `Gradients` as the python backend."""
     with _threads_for(_cells(tape.cell)):
         return _backward(tape, d_outputs, d_final, truncate, per_step)
 

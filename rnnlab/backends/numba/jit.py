@@ -1,7 +1,8 @@
 """The one place that decides how rnnlab's CPU kernels are compiled.
 
-Every ``@njit`` kernel in rnnlab is declared with :func:`jit`::
+Every ``@njit`` kernel in rnnlab is declared with `jit`:
 
+```text
     from rnnlab.backends.numba.jit import jit
 
     @jit
@@ -9,6 +10,7 @@ Every ``@njit`` kernel in rnnlab is declared with :func:`jit`::
 
     @jit(parallel=True)
     def something_threaded(...): ...
+```
 
 The options, and why:
 
@@ -18,7 +20,7 @@ The options, and why:
   Unlike plain numba, the cache is also invalidated when ``jit.py``,
   ``fastmath.py`` or ``blas.py`` in ``rnnlab/backends/numba/`` changes, or any file
   named in ``depends=``.  Those files' helpers are inlined into the cached
-  code (see :class:`_KernelCache`).  A module of shared CPU helpers, such as
+  code (see `_KernelCache`).  A module of shared CPU helpers, such as
   the custom-cell scan, belongs in ``depends=`` of the kernels that call it.
 * ``nogil=True``: kernels release the GIL, so notebooks can run them in threads.
 * ``error_model="numpy"``: a float division by zero gives inf/nan as in NumPy
@@ -45,7 +47,7 @@ The options, and why:
   are left out too.  They buy nothing measurable here, and ``afn`` would allow
   approximate ``sqrt``/``exp`` replacements.
 
-Callees keep their own flags.  :mod:`rnnlab.backends.numba.fastmath` compiles its
+Callees keep their own flags.  `rnnlab.backends.numba.fastmath` compiles its
 ``tanh``/``sigmoid`` with ``contract`` only (no reassociation), so that their
 range reduction stays exact inside a kernel compiled with ``FASTMATH``.
 
@@ -64,7 +66,7 @@ __all__ = ["FASTMATH", "JIT_OPTIONS", "SCALAR_OPTIONS", "BUILDING_BLOCKS", "jit"
 #: LLVM fast-math flags for kernels (no ``nnan``/``ninf``: NaNs must propagate).
 FASTMATH = frozenset({"contract", "reassoc", "arcp"})
 
-#: Options given to ``numba.njit`` by :func:`jit`.
+#: Options given to ``numba.njit`` by `jit`.
 JIT_OPTIONS = dict(cache=True, nogil=True, error_model="numpy", fastmath=set(FASTMATH))
 
 #: Options for small numeric helpers (``overload``/inlined scalar functions)
@@ -106,7 +108,7 @@ class _KernelCache(FunctionCache):
     function.  But a kernel's machine code also contains the inlined
     ``fastmath.tanh``, ``blas.gemm`` and other helpers from other files.
     Without this class, editing those files would leave every cached kernel
-    stale.  The stamps of :data:`BUILDING_BLOCKS` and of the ``depends=``
+    stale.  The stamps of `BUILDING_BLOCKS` and of the ``depends=``
     files are added to numba's own stamp.
     """
 
@@ -120,12 +122,12 @@ class _KernelCache(FunctionCache):
 def jit(fn=None, *, parallel=False, depends=(), **overrides):
     """``numba.njit`` with rnnlab's options; use as ``@jit`` or ``@jit(parallel=True)``.
 
-    ``overrides`` replace single entries of :data:`JIT_OPTIONS` (for example
+    ``overrides`` replace single entries of `JIT_OPTIONS` (for example
     ``fastmath={"contract"}`` or ``cache=False``).  No signature is accepted,
     so compilation always happens at the first call and never at import.
 
     ``depends`` lists modules or paths whose code the kernel inlines, besides
-    its own file and :data:`BUILDING_BLOCKS`, which are always checked.  When
+    its own file and `BUILDING_BLOCKS`, which are always checked.  When
     one of them changes, the cached machine code is recompiled.
     """
     options = dict(JIT_OPTIONS)

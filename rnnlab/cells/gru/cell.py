@@ -11,18 +11,22 @@ class GRUCell(KerasCell):
 
     Gate order in every weight is z (update), r (reset), h (candidate); each
     block has ``units`` columns.  With ``reset_after=True`` (the default, as in
-    Keras and cuDNN)::
+    Keras and cuDNN):
 
+    ```text
         mx = x @ K + b_in                  (B, 3U), split into mx_z, mx_r, mx_h
         mh = h @ R + b_rec                 (B, 3U), split into mh_z, mh_r, mh_h
         z  = rec_act(mx_z + mh_z)
         r  = rec_act(mx_r + mh_r)
         hh = act(mx_h + r * mh_h)          the reset gate acts *after* R
         h' = z * h + (1 - z) * hh          output = h'
+    ```
 
-    With ``reset_after=False`` the reset gate acts before the matrix product::
+    With ``reset_after=False`` the reset gate acts before the matrix product:
 
+    ```text
         hh = act(mx_h + (r * h) @ R_h)     with no recurrent bias
+    ```
 
     Weights, in ``get_weights()`` order:
 
@@ -32,7 +36,7 @@ class GRUCell(KerasCell):
       recurrent bias), else (3 units,); only when ``use_bias``
 
     Dropout, with masks m_x (batch, in) and m_h (batch, units) drawn once per
-    layer call (see :class:`~rnnlab.cells.base.KerasCell`): as in tf.keras 2,
+    layer call (see `KerasCell`): as in tf.keras 2,
     ``mx = (x * m_x) @ K + b_in`` and every recurrent product takes ``h * m_h``
     (``mh = (h * m_h) @ R + b_rec``, or ``((r * (h * m_h)) @ R_h`` without
     reset_after), while the blend ``h' = z * h + (1 - z) * hh`` keeps the unmasked h.
@@ -66,7 +70,7 @@ class GRUCell(KerasCell):
     def forward(self, inputs, states, dropout=None):
         """inputs (B, in), states [h (B, U)] -> h', [h'], cache with the gates z, r, hh.
 
-        dropout: the call's :class:`~rnnlab.types.DropoutMasks`, or None.
+        dropout: the call's `DropoutMasks`, or None.
         """
         u = self.units
         m_x, m_h = (None, None) if dropout is None else (dropout.inputs, dropout.recurrent)
@@ -98,13 +102,15 @@ class GRUCell(KerasCell):
     def backward(self, cache, d_output, d_new_states):
         """Gradients of one step.
 
-        With g = d_output + d_h' (output and new state are both h')::
+        With g = d_output + d_h' (output and new state are both h'):
 
+        ```text
             dz  = g * (h - hh)             dhh = g * (1 - z)        dh = g * z
             da_h = dhh * act'(pre_hh)
             reset_after:   dr = da_h * mh_h      d(mh_h) = da_h * r
             otherwise:     d(r h) = da_h R_h^T,  dr = d(r h) * h,  dh += d(r h) * r
             da_z = dz * rec_act'(pre_z)          da_r = dr * rec_act'(pre_r)
+        ```
 
         and the matrix products give dK = x^T [da_z da_r da_h], dx = [...] K^T,
         with dR and dh from the recurrent products in the same way.  With

@@ -1,6 +1,6 @@
 """GRUCell on the CPU: the time loops of ``cell.py``'s equations as ``@njit`` kernels.
 
-The host (:mod:`rnnlab.backends.numba.host`, through :data:`adapter` below) computes
+The host (`rnnlab.backends.numba.host`, through `adapter` below) computes
 ``A = X K + b_in`` for every timestep before the forward kernel, and the
 weight and input gradients (one GEMM each) after the backward kernel.  Each
 step here does its recurrent product with BLAS gemm into memory allocated
@@ -116,7 +116,7 @@ def forward_reset_before(A, R, M, H, RH, outputs, mask, output_mode, gate_code, 
     """Run T steps of the reset-before GRU (``reset_after=False``, no recurrent bias) for samples b0..b1-1.
 
     A: (T, B, 3U) holds x_t K + b on entry and the gates z, r, hh on exit.
-    R: (U, 3U).  M, H: as in :func:`forward_reset_after`.
+    R: (U, 3U).  M, H: as in `forward_reset_after`.
     RH: (T, B, U) receives r * (h_{t-1} M), the input of the candidate's gemm.
     """
     T = A.shape[0]
@@ -150,7 +150,7 @@ def backward_reset_before(G, H, R, M, d_outputs, mask, carry_output, first, last
                           state_grad_h, add_output, gate_code, b0, b1):
     """Walk steps ``last`` down to ``first`` of the reset-before GRU for samples b0..b1-1.
 
-    As :func:`backward_reset_after`, with one pre-activation gradient dMX
+    As `backward_reset_after`, with one pre-activation gradient dMX
     (T, B, 3U): the recurrent product of the h block is (r h) R_h, whose
     gradient the host forms from RH.  M: as in the forward.
     """

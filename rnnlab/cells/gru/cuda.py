@@ -1,31 +1,37 @@
 """GRUCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device code.
 
 Gate order z, r, h (Keras).  The activation is tanh; the recurrent activation
-is sigmoid or a hard sigmoid (``GATE_ACTIVATIONS``; written ``sigmoid`` below).  :func:`adapter_for` gives the host
-(:mod:`rnnlab.backends.cuda.host`) one of two adapters, by ``reset_after``.
+is sigmoid or a hard sigmoid (``GATE_ACTIVATIONS``; written ``sigmoid`` below).  `adapter_for` gives the host
+(`rnnlab.backends.cuda.host`) one of two adapters, by ``reset_after``.
 
 ``reset_after=True`` (the default) fits the generic schedules of
-:mod:`rnnlab.backends.cuda.schedules`: one product ``h R`` per step.  With
-``ax = x K + b_in`` and ``ah = h R + b_rec``::
+`rnnlab.backends.cuda.schedules`: one product ``h R`` per step.  With
+``ax = x K + b_in`` and ``ah = h R + b_rec``:
 
+```text
     z  = sigmoid(ax_z + ah_z)      r = sigmoid(ax_r + ah_r)
     hh = tanh(ax_h + r * ah_h)     h' = z * h + (1 - z) * hh       extra = ah_h
+```
 
-Backward, with gh = dL/dh'::
+Backward, with gh = dL/dh':
 
+```text
     dz = gh (h - hh)    dph = gh (1 - z)(1 - hh^2)    dr = dph * ah_h
     dax = [dz z(1-z), dr r(1-r), dph]      dah = [dz z(1-z), dr r(1-r), dph * r]
     dh = gh * z + dah R^T
+```
 
 ``reset_after=False`` (called reset_before here) needs the reset gate *before*
 the product with R_h, so a step has two dependent products and its own
-persistent kernels here::
+persistent kernels here:
 
+```text
     z = sigmoid(ax_z + (h R_z))    r = sigmoid(ax_r + (h R_r))
     hh = tanh(ax_h + (r * h) R_h)  h' = z * h + (1 - z) * hh       extra = r * h
 
     dph = gh (1 - z)(1 - hh^2)     d(rh) = dph R_h^T
     dr = d(rh) * h                 dh = gh * z + d(rh) * r + [dz', dr'] R_zr^T
+```
 """
 
 import functools
@@ -44,18 +50,18 @@ from ...backends.cuda.schedules import MAXR
 
 
 def reset_before_forward_shared(rows, U, itemsize):
-    """Bytes of dynamic shared memory :func:`reset_before_forward` needs: h, r*h and (rows, 3U) products."""
+    """Bytes of dynamic shared memory `reset_before_forward` needs: h, r*h and (rows, 3U) products."""
     return (2 * rows * U + rows * 3 * U) * itemsize
 
 
 def reset_before_backward_shared(rows, U, itemsize):
-    """Bytes of dynamic shared memory :func:`reset_before_backward` needs."""
+    """Bytes of dynamic shared memory `reset_before_backward` needs."""
     return (4 * rows * U + rows * 3 * U) * itemsize
 
 
 @functools.lru_cache(maxsize=None)
 def reset_before_forward(dtype_name, gate_name):
-    """Persistent forward of the reset_before GRU; arguments as :func:`rnnlab.backends.cuda.schedules.persistent_forward`."""
+    """Persistent forward of the reset_before GRU; arguments as `rnnlab.backends.cuda.schedules.persistent_forward`."""
     _, tanh, one, zero = scalar_math(dtype_name)
     sigmoid, _ = gate_math(dtype_name, gate_name)  # the recurrent activation
     nb = numba_dtype(dtype_name)
@@ -140,7 +146,7 @@ def reset_before_forward(dtype_name, gate_name):
 
 @functools.lru_cache(maxsize=None)
 def reset_before_backward(dtype_name, gate_name):
-    """Persistent backward of the reset_before GRU; arguments as :func:`rnnlab.backends.cuda.schedules.persistent_backward`.
+    """Persistent backward of the reset_before GRU; arguments as `rnnlab.backends.cuda.schedules.persistent_backward`.
 
     Writes dAX (T, B, 3U) = [dz', dr', dph] (dK, the bias and dx follow from it;
     dR_zr = h^T dAX[:, :2U] and dR_h = (r h)^T dAX[:, 2U:]).  dAH is unused.

@@ -1,6 +1,6 @@
 """GRUCell: its step Jacobians, written out from the equations in ``cell.py``.
 
-See :mod:`rnnlab.analysis.jacobians` for what a rule returns and for the
+See `rnnlab.analysis.jacobians` for what a rule returns and for the
 helpers; the tests check every formula against central finite differences.
 """
 
@@ -10,21 +10,27 @@ from ...analysis.jacobians import StepJacobians, diag, outer, scaled_blocks
 
 
 def step_jacobians(cell, x, h, weights):
-    """h' = z h + (1 - z) hh.  Common to both variants, with d_hh = (1 - z) act'(pre_hh)::
+    """h' = z h + (1 - z) hh.  Common to both variants, with d_hh = (1 - z) act'(pre_hh):
 
+    ```text
         dh'/dpre_z = d_z = (h - hh) rec_act'(pre_z)     dh'/dpre_hh = d_hh     direct: dh'/dh = diag(z)
+    ```
 
     reset_after=True: mx = x K + b_in and mh = h R + b_rec, with pre_hh = mx_h
     + r mh_h, so dh'/dpre_r = d_r = d_hh mh_h rec_act'(pre_r).  Everything is
-    diagonal: dh'/dmx = [d_z, d_r, d_hh] and dh'/dmh = [d_z, d_r, d_hh r]::
+    diagonal: dh'/dmx = [d_z, d_r, d_hh] and dh'/dmh = [d_z, d_r, d_hh r]:
 
+    ```text
         J = diag(z) + [d_z, d_r, d_hh r] R^T      Jx = [d_z, d_r, d_hh] K^T
+    ```
 
     reset_after=False: pre_hh = mx_h + v R_h with v = r h.  Then dh'/dv =
-    diag(d_hh) R_h^T is a full matrix, G_r = dh'/dpre_r = dh'/dv diag(h rec_act'(pre_r)), and::
+    diag(d_hh) R_h^T is a full matrix, G_r = dh'/dpre_r = dh'/dv diag(h rec_act'(pre_r)), and:
 
+    ```text
         J  = diag(z) + diag(d_z) R_z^T + G_r R_r^T + dh'/dv diag(r)
         Jx = diag(d_z) K_z^T + G_r K_r^T + diag(d_hh) K_h^T
+    ```
     """
     u = cell.units
     K, R = cell.kernel, cell.recurrent_kernel

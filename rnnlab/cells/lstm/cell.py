@@ -10,13 +10,15 @@ class LSTMCell(KerasCell):
     """Long short-term memory cell with Keras ``LSTMCell`` numerics and layout.
 
     State is ``[h, c]``, both (batch, units); output is h'.  Gate order in every
-    weight is i (input), f (forget), c (candidate), o (output)::
+    weight is i (input), f (forget), c (candidate), o (output):
 
+    ```text
         a  = x @ K + h @ R + b             (B, 4U), split into a_i, a_f, a_c, a_o
         i  = rec_act(a_i)    f = rec_act(a_f)    o = rec_act(a_o)
         g  = act(a_c)                      the candidate, often written c~
         c' = f * c + i * g
         h' = o * act(c')
+    ```
 
     Weights, in ``get_weights()`` order:
 
@@ -26,7 +28,7 @@ class LSTMCell(KerasCell):
       (the default) the f block starts at 1 and the rest from ``bias_initializer``.
 
     With dropout masks m_x (batch, in) and m_h (batch, units), drawn once per
-    layer call (see :class:`~rnnlab.cells.base.KerasCell`), tf.keras 2 computes
+    layer call (see `KerasCell`), tf.keras 2 computes
     ``a = (x * m_x) @ K + (h * m_h) @ R + b``, and so does this cell; c is never masked.
     """
 
@@ -58,7 +60,7 @@ class LSTMCell(KerasCell):
     def forward(self, inputs, states, dropout=None):
         """inputs (B, in), states [h, c] -> h', [h', c'], cache with the gates i, f, g, o.
 
-        dropout: the call's :class:`~rnnlab.types.DropoutMasks`, or None.
+        dropout: the call's `DropoutMasks`, or None.
         """
         u = self.units
         m_x, m_h = (None, None) if dropout is None else (dropout.inputs, dropout.recurrent)
@@ -80,12 +82,14 @@ class LSTMCell(KerasCell):
     def backward(self, cache, d_output, d_new_states):
         """Gradients of one step.
 
-        With dh' = d_output + d_h' and dc' = d_c' + dh' * o * act'(c')::
+        With dh' = d_output + d_h' and dc' = d_c' + dh' * o * act'(c'):
 
+        ```text
             do = dh' * act(c')     di = dc' * g     dg = dc' * i     df = dc' * c
             dc = dc' * f
             da = [di rec_act'(a_i), df rec_act'(a_f), dg act'(a_c), do rec_act'(a_o)]
             dx = da K^T    dh = da R^T    dK = x^T da    dR = h^T da    db = sum_batch da
+        ```
 
         With dropout, x and h above are the masked ones, and dx and dh are
         multiplied by their masks.

@@ -1,14 +1,14 @@
 """LSTMCell on the CPU: the time loops of ``cell.py``'s equations as ``@njit`` kernels.
 
-The host (:mod:`rnnlab.backends.numba.host`, through :data:`adapter` below) does the big matrix
-products: ``A = X K + b`` for every timestep at once before :func:`forward`,
+The host (`rnnlab.backends.numba.host`, through `adapter` below) does the big matrix
+products: ``A = X K + b`` for every timestep at once before `forward`,
 and ``dK = X^T dA``, ``dR = H^T dA``, ``db``, ``dX = dA K^T`` after
-:func:`backward`.  What is left is sequential, and runs here:
+`backward`.  What is left is sequential, and runs here:
 
 * one BLAS gemm per step, ``a += h R``, written into memory allocated
   before the loop (nothing is allocated inside it);
 * one fused loop over the gates that vectorizes (rational tanh/sigmoid in
-  float32, see :mod:`rnnlab.backends.numba.common`).
+  float32, see `rnnlab.backends.numba.common`).
 
 Samples never interact, so each kernel runs the samples ``b0 <= b < b1``
 only: the host runs blocks of samples in threads (the kernels release the GIL).
@@ -37,7 +37,7 @@ def forward(A, R, M, H, C, outputs, mask, output_mode, gate_code, b0, b1):
     H, C: (T+1, B, U); entry [0] holds the initial h and c, entry t+1 receives the states after step t.
     outputs: (T, B, U) receives the outputs (masked as ``output_mode`` says).
     mask: (T, B) bool, True where the step is real.
-    gate_code: the code of the recurrent activation (:data:`ACTIVATION_CODES`).
+    gate_code: the code of the recurrent activation (`ACTIVATION_CODES`).
     """
     T = A.shape[0]
     U = H.shape[2]
@@ -68,8 +68,8 @@ def backward(G, C, R, M, d_outputs, mask, carry_output, first, last, d_h, d_c, d
              state_grad_h, state_grad_c, add_output, gate_code, b0, b1):
     """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``LSTMCell.backward`` does one step.
 
-    G: (T, B, 4U) the gates from :func:`forward`.  C: (T+1, B, U) cell states.
-    R: (U, 4U).  M: as in :func:`forward`.  d_outputs: (T, B, U) gradients on the emitted outputs.
+    G: (T, B, 4U) the gates from `forward`.  C: (T+1, B, U) cell states.
+    R: (U, 4U).  M: as in `forward`.  d_outputs: (T, B, U) gradients on the emitted outputs.
     carry_output: masked steps repeated the previous output (REPEAT mode).
     d_h, d_c: (B, U) gradients on the states after step ``last`` on entry,
     on the states entering step ``first`` on exit.

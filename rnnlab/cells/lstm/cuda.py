@@ -1,24 +1,28 @@
 """LSTMCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device functions.
 
-One unit u of one batch row per call; :mod:`rnnlab.backends.cuda.schedules` runs
-them in its persistent and tiled schedules, and :func:`adapter_for` tells the
-host (:mod:`rnnlab.backends.cuda.host`) the rest.  The activation is tanh; the
+One unit u of one batch row per call; `rnnlab.backends.cuda.schedules` runs
+them in its persistent and tiled schedules, and `adapter_for` tells the
+host (`rnnlab.backends.cuda.host`) the rest.  The activation is tanh; the
 recurrent activation sigma is sigmoid or a hard sigmoid (``GATE_ACTIVATIONS``,
 sigma' written with its output).  Gate order i, f, c, o
 (Keras); the bias is folded into the input projection, so ``ah`` is ``h R``.
 
-Forward, with a_g = ax[g] + ah[g]::
+Forward, with a_g = ax[g] + ah[g]:
 
+```text
     i = sigma(a_i)     f = sigma(a_f)     g = tanh(a_c)   o = sigma(a_o)
     c' = f * c + i * g
     h' = o * tanh(c')                     output = h'; state [h', c']
+```
 
-Backward, with gh = dL/dh' and gc = dL/dc' from later steps::
+Backward, with gh = dL/dh' and gc = dL/dc' from later steps:
 
+```text
     dc' = gc + gh * o * (1 - tanh(c')^2)
     da_i = dc' * g * sigma'(i)     da_f = dc' * c * sigma'(f)      (sigma'(s) = s (1 - s) for sigmoid)
     da_c = dc' * i * (1 - g^2)     da_o = gh * tanh(c') * sigma'(o)
     dc = dc' * f                   dh = da R^T (done by the schedule)
+```
 """
 
 from numba import cuda

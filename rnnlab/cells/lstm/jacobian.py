@@ -1,6 +1,6 @@
 """LSTMCell: its step Jacobians, written out from the equations in ``cell.py``.
 
-See :mod:`rnnlab.analysis.jacobians` for what a rule returns and for the
+See `rnnlab.analysis.jacobians` for what a rule returns and for the
 helpers; the tests check every formula against central finite differences.
 """
 
@@ -11,19 +11,25 @@ from ...analysis.states import join_states, split_state
 
 
 def step_jacobians(cell, x, s, weights):
-    """Joint state s = [h, c].  With a = x K + h R + b split into a_i, a_f, a_c, a_o::
+    """Joint state s = [h, c].  With a = x K + h R + b split into a_i, a_f, a_c, a_o:
 
+    ```text
         c' = f c + i g        h' = o act(c')        (i, f, o = rec_act, g = act)
+    ```
 
-    The derivatives with respect to the four blocks of a are diagonal::
+    The derivatives with respect to the four blocks of a are diagonal:
 
+    ```text
         dc'/da_i = g rec_act'(a_i)   dc'/da_f = c rec_act'(a_f)   dc'/da_c = i act'(a_c)   dc'/da_o = 0
         dh'/da_* = o act'(c') dc'/da_*  for i, f, c;   dh'/da_o = act(c') rec_act'(a_o)
+    ```
 
-    a sees h through R, and c enters directly: dc'/dc = diag(f), dh'/dc = diag(o act'(c') f)::
+    a sees h through R, and c enters directly: dc'/dc = diag(f), dh'/dc = diag(o act'(c') f):
 
+    ```text
         J = [ G_h R^T   diag(o act'(c') f) ]      rows h', c'; columns h, c
             [ G_c R^T   diag(f)            ]
+    ```
     """
     h, c = split_state(cell, s)
     K, R = cell.kernel, cell.recurrent_kernel

@@ -6,9 +6,11 @@ from ..base import KerasCell, masked
 class SimpleRNNCell(KerasCell):
     """Fully connected recurrent cell, Keras ``SimpleRNNCell`` numerics.
 
-    Equations, for inputs x (batch, in) and state h (batch, units)::
+    Equations, for inputs x (batch, in) and state h (batch, units):
 
+    ```text
         h' = act(x @ K + h @ R + b)        output = h'
+    ```
 
     Weights, in ``get_weights()`` order (Keras layout):
 
@@ -17,7 +19,7 @@ class SimpleRNNCell(KerasCell):
     * ``bias`` b: (units,), only when ``use_bias``
 
     With dropout masks m_x (batch, in) and m_h (batch, units), drawn once per
-    layer call (see :class:`~rnnlab.cells.base.KerasCell`), tf.keras 2 computes
+    layer call (see `KerasCell`), tf.keras 2 computes
     ``h' = act((x * m_x) @ K + (h * m_h) @ R + b)``, and so does this cell.
 
     Args:
@@ -25,7 +27,7 @@ class SimpleRNNCell(KerasCell):
         activation: name or callable, default ``"tanh"``.
         seed: int or ``numpy.random.Generator`` for the initializers and the dropout masks.
         dtype: ``"float32"`` (default) or ``"float64"``.
-        dropout, recurrent_dropout, regularizers, constraints: as in tf.keras 2 (:class:`KerasCell`).
+        dropout, recurrent_dropout, regularizers, constraints: as in tf.keras 2 (`KerasCell`).
     """
 
     def build(self, input_shape):
@@ -35,10 +37,10 @@ class SimpleRNNCell(KerasCell):
             self.add_weight("bias", (self.units,), self.bias_initializer)
 
     def forward(self, inputs, states, dropout=None):
-        """One step, plus the cache that :meth:`backward` needs.
+        """One step, plus the cache that `backward` needs.
 
         inputs (batch, in), states [h (batch, units)] -> h', [h'], cache.
-        dropout: the call's :class:`~rnnlab.types.DropoutMasks`, or None.
+        dropout: the call's `DropoutMasks`, or None.
         """
         m_x, m_h = (None, None) if dropout is None else (dropout.inputs, dropout.recurrent)
         x, h = masked(inputs, m_x), masked(states[0], m_h)  # where tf.keras 2 applies the masks
@@ -52,11 +54,13 @@ class SimpleRNNCell(KerasCell):
         """Gradients of one step.
 
         With a = x K + h R + b and h' = act(a), the output and the new state are
-        the same array, so their gradients add: g = d_output + d_h'.  Then::
+        the same array, so their gradients add: g = d_output + d_h'.  Then:
 
+        ```text
             da = g * act'(a)
             dx = da K^T,   dh = da R^T
             dK = x^T da,   dR = h^T da,   db = sum_batch da
+        ```
 
         With dropout, x and h above are the masked ones, and dx and dh are
         multiplied by their masks.

@@ -1,11 +1,11 @@
 """SimpleRNNCell on the CPU: the time loops of ``cell.py``'s equation as ``@njit`` kernels.
 
-The host (:mod:`rnnlab.backends.numba.host`, through :data:`adapter` below) computes
-``A = X K + b`` for every timestep before :func:`forward`, and the weight and
-input gradients (one GEMM each) after :func:`backward`.  Each step here adds
+The host (`rnnlab.backends.numba.host`, through `adapter` below) computes
+``A = X K + b`` for every timestep before `forward`, and the weight and
+input gradients (one GEMM each) after `backward`.  Each step here adds
 ``h R`` into A with BLAS gemm (no allocation) and applies the activation in a
 loop that vectorizes.  The activation arrives as an integer code
-(:data:`rnnlab.backends.numba.common.ACTIVATION_CODES`).
+(`rnnlab.backends.numba.common.ACTIVATION_CODES`).
 
 Samples never interact, so each kernel runs the samples ``b0 <= b < b1``
 only: the host runs blocks of samples in threads (the kernels release the GIL).
@@ -49,7 +49,7 @@ def backward(A, H, R, M, d_outputs, mask, carry_output, first, last, d_h, dA, st
              activation, b0, b1):
     """Walk steps ``last`` down to ``first`` for samples b0..b1-1, as ``SimpleRNNCell.backward`` does one step.
 
-    A: (T, B, U) pre-activations.  H: (T+1, B, U) states.  R: (U, U).  M: as in :func:`forward`.
+    A: (T, B, U) pre-activations.  H: (T+1, B, U) states.  R: (U, U).  M: as in `forward`.
     d_outputs: (T, B, U).  d_h: (B, U), the gradient on the state after step
     ``last`` on entry and on the state entering step ``first`` on exit.
     dA: (T, B, U) receives the pre-activation gradients of steps first..last.

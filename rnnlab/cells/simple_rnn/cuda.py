@@ -1,20 +1,24 @@
 """SimpleRNNCell on the GPU: the equations of ``cell.py`` as ``numba.cuda`` device functions.
 
-One unit u of one batch row per call; :mod:`rnnlab.backends.cuda.schedules` runs
-them in its persistent and tiled schedules.  :func:`adapter_for` tells the
-host (:mod:`rnnlab.backends.cuda.host`) the rest; every default of
-:class:`~rnnlab.backends.cuda.adapter.CellAdapter` fits this cell.  Only the
+One unit u of one batch row per call; `rnnlab.backends.cuda.schedules` runs
+them in its persistent and tiled schedules.  `adapter_for` tells the
+host (`rnnlab.backends.cuda.host`) the rest; every default of
+`CellAdapter` fits this cell.  Only the
 default ``activation="tanh"`` has a kernel.
 
-Forward::
+Forward:
 
+```text
     a  = (x K + b)[u] + (h R)[u]          ax[0] + ah[0]
     h' = tanh(a)                          output = h'
+```
 
-Backward, with gh = dL/dh' (output and state gradients added)::
+Backward, with gh = dL/dh' (output and state gradients added):
 
+```text
     da = gh * (1 - h'^2)                  dax[0] = dah[0] = da
     dh = da R^T                           (done by the schedule, through R)
+```
 """
 
 from numba import cuda

@@ -1,6 +1,6 @@
 """SimpleRNNCell: its step Jacobians, written out from the equations in ``cell.py``.
 
-See :mod:`rnnlab.analysis.jacobians` for what a rule returns and for the
+See `rnnlab.analysis.jacobians` for what a rule returns and for the
 helpers; the tests check every formula against central finite differences.
 """
 
@@ -8,9 +8,11 @@ from ...analysis.jacobians import StepJacobians, diag, product_weights, scaled_b
 
 
 def step_jacobians(cell, x, h, weights):
-    """h' = act(a), a = x K + h R + b.  With d = act'(a) and G = diag(d) = dh'/da::
+    """h' = act(a), a = x K + h R + b.  With d = act'(a) and G = diag(d) = dh'/da:
 
+    ```text
         J = diag(d) R^T     Jx = diag(d) K^T
+    ```
     """
     K, R = cell.kernel, cell.recurrent_kernel
     a = x @ K + h @ R  # (B, U)
