@@ -135,3 +135,26 @@ SHOWS_ITS_EFFECT = {
     "04_vanishing_and_exploding_gradients.ipynb": clipping_demo_explodes_and_clipping_calms_it,
     "05_training_on_classic_tasks.ipynb": copy_task_demo_breaks_through_the_baseline,
 }
+
+
+def cell_with(name, text, cell_type):
+    notebook = nbformat.read(next(p for p in NOTEBOOKS if p.name.startswith(name)), as_version=4)
+    return next(c.source for c in notebook.cells if c.cell_type == cell_type and text in c.source)
+
+
+def test_notebook_3_titles_its_per_step_panel_by_what_it_plots():
+    """The panel draws the norm of each step's dL/dR; it was once titled "each step's share of dL/dR"."""
+    source = cell_with("03", "weights_per_step", "code")
+    title = re.search(r'title="([^"]*)"', source[source.index("per_step = "):]).group(1)
+    assert "np.linalg.norm" in source and title.startswith("||") and title.endswith("||") and "share" not in title
+
+
+def test_notebook_6_explains_the_oscillation_at_g_1_with_the_networks_own_eigenvalue():
+    """Near g = 1 the slider's network keeps oscillating; the note says why, with J's largest |eigenvalue|."""
+    import numpy as np
+
+    note = cell_with("06", "oscillat", "markdown")
+    units, seed = 100, 0  # interactive.edge_of_chaos's defaults, which the slider cell keeps
+    coupling = np.random.default_rng(seed).normal(0, 1 / np.sqrt(units), size=(units, units))
+    radius = np.abs(np.linalg.eigvals(coupling)).max()
+    assert f"{radius:.3f}" in note, f"the note should give J's largest |eigenvalue|, {radius:.3f}"
