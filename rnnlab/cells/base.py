@@ -4,31 +4,25 @@ from .. import activations, constraints, initializers, regularizers, validation
 from ..contract import AbstractRNNCell
 
 
-class BuiltinCell(AbstractRNNCell):
-    """A cell with ``units`` and Keras-style activation and initializer arguments.
+class UnitsCell(AbstractRNNCell):
+    """What every built-in cell shares: ``units``, an activation, an optional bias, Keras-style initializers.
 
-    Subclasses list their extra constructor arguments in ``_extra_config``.
+    The state is [h] with h (batch, units), unless a subclass says otherwise, and
+    the output is h.  Each subclass lists the constructor arguments it adds in its
+    own ``_extra_config``; the config holds those of every class up the hierarchy
+    (initializers and activations among them serialized by name).
     """
 
     _extra_config = ()
-    output_state_index = 0
+    output_state_index = 0  # the output is the state h
 
-    def __init__(
-        self,
-        units,
-        activation="tanh",
-        use_bias=True,
-        kernel_initializer="glorot_uniform",
-        recurrent_initializer="orthogonal",
-        bias_initializer="zeros",
-        **kwargs,
-    ):
+    def __init__(self, units, activation, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
         self.units = validation.units(units)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
-        self.recurrent_initializer = initializers.get(recurrent_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
 
     @property
@@ -45,18 +39,41 @@ class BuiltinCell(AbstractRNNCell):
             "activation": activations.serialize(self.activation),
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "recurrent_initializer": initializers.serialize(self.recurrent_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
         }
-        for name in self._extra_config:
+        extra = [name for cls in reversed(type(self).__mro__) for name in vars(cls).get("_extra_config", ())]
+        for name in dict.fromkeys(extra):  # in class order, each once
             value = getattr(self, name)
-            config[name] = activations.serialize(value) if isinstance(value, activations.Activation) else value
+            if isinstance(value, activations.Activation):
+                value = activations.serialize(value)
+            elif isinstance(value, initializers.Initializer):
+                value = initializers.serialize(value)
+            config[name] = value
         config.update(self._base_config())
         return config
 
     def __repr__(self):
         built = f"input_size={self.input_size}" if self.built else "unbuilt"
         return f"{type(self).__name__}(units={self.units}, activation={self.activation.name!r}, dtype={self.dtype!r}, {built})"
+
+
+class BuiltinCell(UnitsCell):
+    """A cell with a square recurrent weight R: a units cell with Keras's ``recurrent_initializer`` too."""
+
+    _extra_config = ("recurrent_initializer",)
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
+        super().__init__(units, activation, use_bias, kernel_initializer, bias_initializer, **kwargs)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
 
 
 def masked(array, dropout_mask):

@@ -1,10 +1,9 @@
 """ProjectionCell: what every cell whose gates see only the input shares (minGRU, minLSTM)."""
 
-from .. import activations, initializers, validation
-from ..contract import AbstractRNNCell
+from .base import UnitsCell
 
 
-class ProjectionCell(AbstractRNNCell):
+class ProjectionCell(UnitsCell):
     """A cell whose pre-activations are one input projection ``a = x @ K + b``, with no recurrent weight.
 
     The state h enters each step only elementwise, so every step's gates can be
@@ -27,24 +26,9 @@ class ProjectionCell(AbstractRNNCell):
         dtype: ``"float32"`` (default) or ``"float64"``.
     """
 
-    output_state_index = 0  # the output is the state h
-
     def __init__(self, units, activation="linear", use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
-        super().__init__(**kwargs)
-        self.units = validation.units(units)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-
-    @property
-    def state_size(self):
-        return self.units
-
-    @property
-    def output_size(self):
-        return self.units
+        super().__init__(units, activation, use_bias, kernel_initializer, bias_initializer, **kwargs)
 
     def build(self, input_shape):
         columns = len(self.gate_names) * self.units
@@ -64,18 +48,3 @@ class ProjectionCell(AbstractRNNCell):
     def weight_grads(self, inputs, d_a):
         """``[dK, db]`` (``[dK]`` without a bias) from the projection's gradient d_a (B, G)."""
         return [inputs.T @ d_a] + ([d_a.sum(axis=0)] if self.use_bias else [])
-
-    def get_config(self):
-        return {
-            "units": self.units,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            **self._base_config(),
-        }
-
-    def __repr__(self):
-        built = f"input_size={self.input_size}" if self.built else "unbuilt"
-        return (f"{type(self).__name__}(units={self.units}, activation={self.activation.name!r}, "
-                f"dtype={self.dtype!r}, {built})")
