@@ -157,9 +157,8 @@ class RNN:
             units = nest.flatten(self.cell.state_size)[0]
             recurrent_dropout_mask = validation.dropout_mask(recurrent_dropout_mask, "recurrent_dropout_mask",
                                                              (batch, units), self.dtype)
-        recurrent_dropout = training is True and (recurrent_dropout_mask is not None or self.cell.recurrent_dropout > 0)
         # refuse an impossible backend before building anything
-        backend = backends.resolve(self.backend, self.cell, constants is not None, recurrent_dropout)
+        backend = backends.resolve(self.backend, self.cell, constants is not None)
         mask = validation.mask(mask, batch, time, self.time_major)  # (B, T)
         if initial_state is not None:
             states = validation.flat_states(initial_state, self.cell.state_size, batch, self.dtype,

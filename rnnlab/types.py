@@ -72,8 +72,7 @@ def input_dropout(x, dropout):
     For the kernel backends' hosts: a built-in cell sees its inputs only through
     x K, so masking x before the projection is exactly the cell's ``(x * m_x) @ K``,
     and the same product maps the gradient of the masked inputs back to the
-    inputs'.  The recurrent mask acts inside the loops (the numba kernels take it;
-    the CUDA ones not yet, see `rnnlab.backends.resolve`).
+    inputs'.  The recurrent mask acts inside the loops (every backend's kernels take it).
     """
     return x if dropout is None or dropout.inputs is None else x * dropout.inputs
 

@@ -143,8 +143,7 @@ def runs_on(name, backend):
     """Whether ``backend`` can run the fixture's call (python runs them all), as ``rnnlab.backends.resolve`` says."""
     config, _ = load(name)
     try:
-        rl.backends.resolve(backend, make_cell(config["cell"]), config["has_constants"],
-                            bool(config.get("dropout_masks")))
+        rl.backends.resolve(backend, make_cell(config["cell"]), config["has_constants"])
     except ValueError:
         return False
     return True

@@ -146,14 +146,12 @@ def test_numba_equals_python_with_masks_sequence_masks_and_truncation(kind, opti
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_auto_runs_recurrent_dropout_on_numba_and_cuda_refuses_it(kind, rng):
+def test_auto_runs_recurrent_dropout_on_numba(kind, rng):
+    """(The CUDA kernels take the masks too: tests/cuda/test_cuda_kernels.py compares them with python.)"""
     x = rng.normal(size=(3, 6, 2))
     auto = rl.RNN(make_cell(kind, 4, recurrent_dropout=0.5), backend="auto")
     assert rl.bptt.forward(auto, x, training=True)[1].backend == "numba"
     assert rl.bptt.forward(auto, x)[1].backend == "numba"
-    cuda = rl.RNN(make_cell(kind, 4, recurrent_dropout=0.5), backend="cuda")
-    with pytest.raises(ValueError, match="backend 'cuda' takes no recurrent dropout mask yet"):
-        cuda(x, training=True)
 
 
 def test_bad_rates_masks_and_cells_are_refused(rng):

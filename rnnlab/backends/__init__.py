@@ -49,20 +49,17 @@ def why_unavailable(backend, cell):
     return module_for(backend, cell).unsupported(cell)
 
 
-def resolve(backend, cell, constants=False, recurrent_dropout=False):
+def resolve(backend, cell, constants=False):
     """The concrete backend for ``cell``: ``"auto"`` prefers numba, then python.
 
     ``constants``: the call passes constants to the cell, which only the python loop does.
-    ``recurrent_dropout``: the call has a recurrent dropout mask, which the CUDA kernels do not take yet.
+    (Dropout masks need no say here: every backend takes both.)
     """
     if constants:
         if backend not in ("auto", "python"):
             raise ValueError(f"backend {backend!r} runs no cell with constants; use backend='python' "
                              "(or 'auto', which picks it)")
         return "python"
-    if recurrent_dropout and backend == "cuda":
-        raise ValueError("backend 'cuda' takes no recurrent dropout mask yet; use backend='numba' or 'python' "
-                         "(or 'auto', which picks one)")
     if backend == "auto":
         return "numba" if why_unavailable("numba", cell) is None else "python"
     reason = why_unavailable(backend, cell)
@@ -80,9 +77,7 @@ def run(layer, sequence_run, record=False):
     third item is returned: the backend's `Record`, which
     its ``backward`` needs.
     """
-    backend = sequence_run.backend or resolve(layer.backend, layer.cell, sequence_run.constants is not None,
-                                              sequence_run.dropout is not None
-                                              and sequence_run.dropout.recurrent is not None)
+    backend = sequence_run.backend or resolve(layer.backend, layer.cell, sequence_run.constants is not None)
     return module_for(backend, layer.cell).scan(layer, sequence_run, record)
 
 

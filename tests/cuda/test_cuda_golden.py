@@ -2,7 +2,7 @@
 
 On a GPU every fixture the CUDA backend runs is replayed.  The simulator
 interprets each thread in Python (about 3 s a fixture), so there a sample of
-16 runs: each cell with masks and go_backwards, and every option CUDA has once.
+17 runs: each cell with masks and go_backwards, and every option CUDA has once.
 """
 
 import pytest
@@ -18,7 +18,7 @@ SIMULATOR_SAMPLE = [
     "stateful_lstm_seq_state_mask",
     "bidi_concat_gru_seq_state_mask", "bidi_mul_gru_reset_before_seq_state_init", "zero_output_lstm_seq_state_mask",
     "fully_masked_sample_lstm_seq_state_init", "no_bias_gru_reset_after_seq_state", "init_simple_rnn_seq_state_mask",
-    "bidi_none_simple_rnn_last_state_mask_init",
+    "bidi_none_simple_rnn_last_state_mask_init", "dropout_gru_reset_before_last_state_mask",
 ]
 CUDA_CASES = [name for name in (SIMULATOR_SAMPLE if config.ENABLE_CUDASIM else CASES) if runs_on(name, "cuda")]
 

@@ -39,12 +39,13 @@ def assert_close(actual, expected, dtype, what):
 
 
 def compare(python, cuda, x, dtype, initial_state=None, mask=None, truncate=None, per_step=True, seed=1,
-            path="persistent", rows=None, dropout_mask=None):
+            path="persistent", rows=None, dropout_mask=None, recurrent_dropout_mask=None):
     rng = np.random.default_rng(seed)
-    training = None if dropout_mask is None else True
-    y_ref, tape_ref = rl.bptt.forward(python, x, initial_state, mask, training=training, dropout_mask=dropout_mask)
+    masks = dict(dropout_mask=dropout_mask, recurrent_dropout_mask=recurrent_dropout_mask)
+    training = True if dropout_mask is not None or recurrent_dropout_mask is not None else None
+    y_ref, tape_ref = rl.bptt.forward(python, x, initial_state, mask, training=training, **masks)
     with cuda_device.options(path=path, rows_per_block=rows):
-        y, tape = rl.bptt.forward(cuda, x, initial_state, mask, training=training, dropout_mask=dropout_mask)
+        y, tape = rl.bptt.forward(cuda, x, initial_state, mask, training=training, **masks)
         leaves = rl.nest.flatten(y) if isinstance(y, list) else [y]  # a stack's states come nested
         dy = [rng.normal(size=a.shape).astype(dtype) for a in leaves]
         dy = rl.nest.pack_sequence_as(y, dy) if isinstance(y, list) else dy[0]
@@ -111,6 +112,30 @@ def test_input_dropout_mask(kind):
     dropout_mask = (rng.random((2, 3)) >= 0.5) / 0.5
     tape = compare(python, cuda, x, "float64", dropout_mask=dropout_mask)
     assert tape.dropout.inputs is not None and tape.backend == "cuda"
+
+
+DROPOUT_CASES = [(k, p, "float64" if p == "persistent" else "float32")
+                 for k, p in cases([k for k in KINDS if make_cell(k, 1).takes_dropout])]
+DROPOUT_CASES.append(("gru_reset_before", "persistent", "float32"))  # its own kernels have no tiled path
+
+
+@pytest.mark.parametrize("kind,path,dtype", DROPOUT_CASES)
+def test_both_dropout_masks_with_a_sequence_mask_backwards(kind, path, dtype):
+    """The recurrent mask (B, U) multiplies h in every product with R, and the gradient back through it.
+
+    B=3 with two rows per persistent block; a masked step, and go_backwards.  Each path
+    in one dtype, to keep the simulator's time down.
+    """
+    cell, python, cuda = both(kind, 3, dtype, return_sequences=True, return_state=True, go_backwards=True)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(3, 3, 2)).astype(dtype)
+    mask = np.array([[1, 1, 1], [1, 0, 1], [0, 1, 1]], bool)
+    initial = [rng.normal(size=(3, 3)).astype(dtype) for _ in rl.nest.flatten(cell.state_size)]
+    dropout_mask = ((rng.random((3, 2)) >= 0.5) / 0.5).astype(dtype)
+    recurrent_dropout_mask = ((rng.random((3, 3)) >= 0.4) / 0.6).astype(dtype)
+    tape = compare(python, cuda, x, dtype, initial, mask, path=path, rows=2, dropout_mask=dropout_mask,
+                   recurrent_dropout_mask=recurrent_dropout_mask)
+    assert tape.dropout.recurrent is not None and tape.backend == "cuda"
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -22,6 +22,7 @@ of the recurrent part (the same array unless `CellAdapter.separate_dah`).
 """
 
 import functools
+import math
 
 import numpy as np
 
@@ -94,7 +95,8 @@ class CellAdapter:
     def per_step_weight_gradients(self, cell, x, h_prev, dAX, dAH, record):
         """Each step's contribution to each weight gradient, a list of (T, *shape) aligned with ``get_weights()``.
 
-        x (T, B, F) the inputs, h_prev (T, B, U) the state h entering each step,
+        x (T, B, F) the inputs, h_prev (T, B, U) the state h entering each step as the
+        recurrent products saw it (times the recurrent dropout mask, if any),
         dAX and dAH (T, B, GU) host arrays; record: the
         `CudaRecord` (for cells that need more of the tape).
         """
@@ -139,13 +141,13 @@ class CellAdapter:
         return wanted, wanted
 
     def recurrent_weight_gradient(self, dev, fw, dAX, dAH):
-        """dR on the device: sum over t of h_{t-1}^T dAH_t, one GEMM (h_{-1} = s0[0]).
+        """dR on the device: sum over t of h_{t-1}^T dAH_t, one GEMM (h_{-1} = s0[0]; h * M under recurrent dropout).
 
         fw: the `DeviceForward`; dAX, dAH (T, B, GU) device arrays.
         """
         U, GU = fw.W.units, dAH.shape[2]
         dR = dev.empty((U, GU), fw.W.dtype)
-        recurrent_gemm(dev, fw.s0[0], fw.seq[0], dAH, dR, 0, GU)
+        recurrent_gemm(dev, *recurrent_inputs(dev, fw), dAH, dR, 0, GU)
         return dR
 
     def __repr__(self):
@@ -194,6 +196,23 @@ class ProjectionCellAdapter(CellAdapter):
 
     def recurrent_weight_gradient(self, dev, fw, dAX, dAH):
         return None  # no recurrent weight
+
+
+def recurrent_inputs(dev, fw):
+    """(h0 (B, U), h_seq (T', B, U)) for `recurrent_gemm`: what the recurrent products of `fw` multiplied.
+
+    Without a recurrent dropout mask: s0[0] and the recorded states; with one, M (B, U),
+    a (T, B, U) array of h_{t-1} * M, split as its step 0 and the rest.
+    """
+    if fw.rmask is None:
+        return fw.s0[0], fw.seq[0]
+    from .primitives import masked_inputs_kernel
+
+    T, B, U = fw.seq.shape[1:]
+    hm = dev.empty((T, B, U), fw.W.dtype)
+    dev.launch(masked_inputs_kernel(hm.dtype.name), (math.ceil(T * B * U / 128),), (128,), 0,
+               fw.s0[0], fw.seq[0], fw.rmask, hm)
+    return hm[0], hm[1:]
 
 
 def recurrent_gemm(dev, h0, h_seq, dA, out, col0, col1):

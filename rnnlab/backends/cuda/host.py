@@ -18,6 +18,11 @@ The backend interface (as every backend host):
   optional per-step weight contributions (computed on the host from the
   per-step pre-activation gradients).
 
+Dropout: the host multiplies x by the input mask before the projection; the
+recurrent mask (B, U) goes to the kernels, whose products with R take
+``h * M`` (see `rnnlab.backends.cuda.schedules`), and dR is the product of
+the masked states.
+
 Below them sits a device-level API that keeps arrays on the GPU (used by the
 benchmark): `device_weights`, `forward_device`,
 `backward_device`.
@@ -106,11 +111,12 @@ class DeviceForward:
         self.__dict__.update(arrays)
 
 
-def forward_device(W, x, s0, mask=None, zero_output=False, record=False, dev=None):
+def forward_device(W, x, s0, mask=None, zero_output=False, record=False, dev=None, recurrent_mask=None):
     """Run the recurrence on device arrays.
 
     W: `DeviceWeights`; x (T, B, F) in processing order; s0 (L, B, U);
-    mask (T, B) uint8 or None.  Returns a `DeviceForward` with ``out``
+    mask (T, B) uint8 or None; recurrent_mask (B, U) the recurrent dropout mask
+    (the products with R take h * recurrent_mask) or None.  Returns a `DeviceForward` with ``out``
     (T, B, U), ``final`` (L, B, U) and, with ``record``, the tape: ``seq``
     (L, T, B, U), ``gates`` (T, B, GU), ``extra`` (T, B, U).
     """
@@ -128,20 +134,25 @@ def forward_device(W, x, s0, mask=None, zero_output=False, record=False, dev=Non
     extra = dev.empty((T, B, U) if record else (1, 1, 1), dtype)
     has_mask = mask is not None
     mask_d = mask if has_mask else dev.empty((1, 1), np.uint8)
+    has_rmask = recurrent_mask is not None
+    rmask_d = recurrent_mask if has_rmask else dev.empty((1, 1), dtype)
     if geometry.path == "persistent":
         final = dev.empty((L, B, U), dtype)
         dev.launch(forward_kernel, (geometry.blocks,), (geometry.threads_forward,), geometry.shared_forward,
-                   xp, W.R, W.b_rec, s0, mask_d, int(has_mask), int(zero_output), int(record), geometry.rows,
+                   xp, W.R, W.b_rec, rmask_d, int(has_rmask), s0, mask_d, int(has_mask), int(zero_output),
+                   int(record), geometry.rows,
                    out, seq, final, gates, extra)
     else:
         buffers = [dev.empty((L, B, U), dtype), dev.empty((L, B, U), dtype)]  # states in turn
         for t in range(T):
             s_in = s0 if t == 0 else buffers[(t - 1) % 2]
             dev.launch(forward_kernel, geometry.tile_grid, geometry.tile_block, 0,
-                       t, xp, W.R, W.b_rec, s_in, buffers[t % 2], mask_d, int(has_mask), int(zero_output),
+                       t, xp, W.R, W.b_rec, rmask_d, int(has_rmask), s_in, buffers[t % 2], mask_d, int(has_mask),
+                       int(zero_output),
                        int(record), out, seq, gates, extra)
         final = buffers[(T - 1) % 2]
-    return DeviceForward(W=W, x=x, s0=s0, mask=mask, zero_output=zero_output, geometry=geometry, xp=xp, out=out,
+    return DeviceForward(W=W, x=x, s0=s0, mask=mask, rmask=recurrent_mask, zero_output=zero_output, geometry=geometry,
+                         xp=xp, out=out,
                          final=final, seq=seq if record else None, gates=gates if record else None,
                          extra=extra if record else None)
 
@@ -191,13 +202,16 @@ def backward_device(fw, d_out, d_final, truncate=None, carries_output=True, dev=
     state_grads = alloc((L, T, B, U), dtype)
     has_mask = fw.mask is not None
     mask_d = fw.mask if has_mask else dev.empty((1, 1), np.uint8)
+    has_rmask = fw.rmask is not None
+    rmask_d = fw.rmask if has_rmask else dev.empty((1, 1), dtype)
     _, backward_kernel = adapter.kernels(dtype.name, geometry)
     if geometry.path == "persistent":
         mode = STORE if full else ATOMIC_ADD
         # the truncated sweeps share out over gridDim.y (the kernel finds its windows itself)
         sweeps = 1 if full else max(1, min(T, CONFIG["sweep_blocks"] // geometry.blocks or 1))
         dev.launch(backward_kernel, (geometry.blocks, sweeps), (geometry.threads_backward,),
-                   geometry.shared_backward, W.RT, fw.s0, fw.seq, fw.gates, fw.extra, mask_d, int(has_mask),
+                   geometry.shared_backward, W.RT, rmask_d, int(has_rmask), fw.s0, fw.seq, fw.gates, fw.extra, mask_d,
+                   int(has_mask),
                    int(carries_output), d_out, d_final, truncate, mode, geometry.rows, dAX, dAH, d_init, state_grads)
     else:
         mode = STORE if full else ADD
@@ -207,7 +221,8 @@ def backward_device(fw, d_out, d_final, truncate=None, carries_output=True, dev=
             stop = -2 if first == 0 else first - 1  # t = -1 adds the sweep's carried gradient to d_init
             for t in range(last, stop, -1):
                 dev.launch(backward_kernel, geometry.tile_grid, geometry.tile_block, 0,
-                           t, last, first, int(full), W.RT, fw.s0, fw.seq, fw.gates, fw.extra, mask_d,
+                           t, last, first, int(full), W.RT, rmask_d, int(has_rmask), fw.s0, fw.seq, fw.gates,
+                           fw.extra, mask_d,
                            int(has_mask), int(carries_output), d_out, d_final, mode, da[(t + 1) % 2], da[t % 2],
                            direct, dcs, carry, dAX, dAH, d_init, state_grads)
     # weight and input gradients: GEMMs over all timesteps
@@ -270,7 +285,9 @@ def scan(layer, sequence_run, record=False):
     x = np.ascontiguousarray(input_dropout(sequence_run.inputs, sequence_run.dropout), dtype=W.dtype)  # (T, B, F)
     s0 = dev.to_device(np.stack([np.asarray(s, dtype=W.dtype) for s in sequence_run.initial_states]))
     mask = None if sequence_run.mask is None else dev.to_device(np.asarray(sequence_run.mask, dtype=np.uint8))
-    fw = forward_device(W, dev.to_device(x), s0, mask, layer.zero_output_for_mask, record, dev)
+    recurrent = None if sequence_run.dropout is None else sequence_run.dropout.recurrent
+    rmask = None if recurrent is None else dev.to_device(np.ascontiguousarray(recurrent, dtype=W.dtype))  # (B, U)
+    fw = forward_device(W, dev.to_device(x), s0, mask, layer.zero_output_for_mask, record, dev, rmask)
     outputs = dev.to_host(fw.out)
     final = dev.to_host(fw.final)
     final_states = [final[leaf] for leaf in range(final.shape[0])]
@@ -303,4 +320,6 @@ def _per_step(tape, g, dev):
     x = np.asarray(input_dropout(tape.inputs, tape.dropout), dtype=dAX.dtype)  # (T, B, F)
     h_seq = tape.record.stacked_states()[0]
     h_prev = np.concatenate([np.asarray(tape.initial_states[0], dtype=dAX.dtype)[None], h_seq[:-1]])  # (T, B, U)
+    if tape.dropout is not None and tape.dropout.recurrent is not None:
+        h_prev = h_prev * np.asarray(tape.dropout.recurrent, dtype=dAX.dtype)  # what the products with R saw
     return adapter.per_step_weight_gradients(tape.cell, x, h_prev, dAX, dAH, tape.record)

@@ -19,6 +19,8 @@ its first launch.
   used for the input projection of all timesteps and for the weight gradients
   when CuPy (cuBLAS) is not installed.
 * `colsum_kernel`, `fill_kernel` -- bias gradients and zeroing.
+* `masked_inputs_kernel` -- the states entering each step times the recurrent
+  dropout mask, for dR.
 * `store` -- write, atomically add or add, chosen by a mode flag.
 """
 
@@ -234,6 +236,23 @@ def fill_kernel(dtype_name):
             flat[i] = value
 
     return fill
+
+
+@functools.lru_cache(maxsize=None)
+def masked_inputs_kernel(dtype_name):
+    """``out[t] = h_{t-1} * M`` with h_{-1} = h0 (B, U), h_t = h_seq[t] (T, B, U), M (B, U); one thread per value."""
+
+    @cuda.jit
+    def masked_inputs(h0, h_seq, M, out):
+        i = cuda.grid(1)
+        B, U = M.shape
+        if i < out.shape[0] * B * U:
+            t = i // (B * U)
+            b = (i - t * B * U) // U
+            u = i - t * B * U - b * U
+            out[t, b, u] = (h0[b, u] if t == 0 else h_seq[t - 1, b, u]) * M[b, u]
+
+    return masked_inputs
 
 
 @functools.lru_cache(maxsize=None)

@@ -48,6 +48,11 @@ Tape layout (device arrays; ``L`` state leaves, ``G`` gates, ``U`` units):
 step; ``gates`` (T, B, GU); ``extra`` (T, B, U); ``out`` (T, B, U); the mask
 is (T, B) uint8.  Unused tape arrays are passed as small dummies with
 ``record = 0``.
+
+Recurrent dropout: ``rmask`` (B, U) with ``has_rmask = 1`` (else a small
+dummy and 0).  The products with R take ``h * rmask``, and the gradient that
+comes back through R^T to h is multiplied by rmask; ``h_prev`` of the unit
+functions stays unmasked (the GRU's blend uses h itself), and c is never masked.
 """
 
 import functools
@@ -83,7 +88,7 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared, recurrent=Tr
     nb, zero = _dtype_consts(dtype_name)
 
     @cuda.jit
-    def kernel(xp, R, b_rec, s0, mask, has_mask, zero_output, record, rows,
+    def kernel(xp, R, b_rec, rmask, has_rmask, s0, mask, has_mask, zero_output, record, rows,
                out, seq, final, gates, extra):
         T = xp.shape[0]
         B = xp.shape[1]
@@ -125,7 +130,10 @@ def persistent_forward(forward_unit, G, L, dtype_name, r_in_shared, recurrent=Tr
                     for k in range(U):
                         w = sh_R[k * GU + j] if r_in_shared else R[k, j]
                         for r in range(nr):
-                            acc[r] += sh_h[r * U + k] * w
+                            hv = sh_h[r * U + k]
+                            if has_rmask:
+                                hv *= rmask[b0 + r, k]
+                            acc[r] += hv * w
                 for r in range(nr):
                     sh_m[r * GU + j] = acc[r] + b_rec[j]
                     sh_x[r * GU + j] = xv[r]
@@ -183,7 +191,7 @@ def persistent_backward(backward_unit, G, L, dtype_name, separate_dah, recurrent
     nb, zero = _dtype_consts(dtype_name)
 
     @cuda.jit
-    def kernel(RT, s0, seq, gates, extra, mask, has_mask, carries_output, d_out, d_final,
+    def kernel(RT, rmask, has_rmask, s0, seq, gates, extra, mask, has_mask, carries_output, d_out, d_final,
                truncate, mode, rows, dAX, dAH, d_init, state_grads):
         T = seq.shape[1]
         B = seq.shape[2]
@@ -268,11 +276,13 @@ def persistent_backward(backward_unit, G, L, dtype_name, separate_dah, recurrent
                 for idx in range(tid, nr * U, nt):
                     r = idx // U
                     k = idx - r * U
-                    s = sh_direct[idx]
+                    s = zero
                     if recurrent:
                         for p in range(P):
                             s += sh_part[(p * rows + r) * U + k]
-                    sh_dh[idx] = s
+                        if has_rmask:  # the product saw h * rmask
+                            s *= rmask[b0 + r, k]
+                    sh_dh[idx] = sh_direct[idx] + s
                 cuda.syncthreads()
             if first == 0:  # a sweep that stops later ends at a constant state, not the initial one
                 for idx in range(tid, nr * U, nt):
@@ -297,7 +307,8 @@ def tiled_forward_step(forward_unit, G, L, dtype_name, tile_rows, tile_units, ti
     SH_H, SH_R = TB * KT, KT * MAXG * TU  # shared array sizes must be compile-time constants
 
     @cuda.jit
-    def kernel(t, xp, R, b_rec, s_in, s_out, mask, has_mask, zero_output, record, out, seq, gates, extra):
+    def kernel(t, xp, R, b_rec, rmask, has_rmask, s_in, s_out, mask, has_mask, zero_output, record, out, seq, gates,
+               extra):
         B = xp.shape[1]
         GU = xp.shape[2]
         U = GU // G
@@ -321,6 +332,8 @@ def tiled_forward_step(forward_unit, G, L, dtype_name, tile_rows, tile_units, ti
                 rr = e // KT
                 k = k0 + e - rr * KT
                 sh_h[e] = s_in[0, b0 + rr, k] if (b0 + rr < B and k < U) else zero
+                if has_rmask and b0 + rr < B and k < U:
+                    sh_h[e] *= rmask[b0 + rr, k]
             for e in range(tid, KT * G * TU, nthreads):
                 kk = e // (G * TU)
                 rest = e - kk * G * TU
@@ -375,7 +388,7 @@ def tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, tile_rows
     SH_D, SH_RT = TB * KT, KT * TU
 
     @cuda.jit
-    def kernel(t, last, first, full, RT, s0, seq, gates, extra, mask, has_mask, carries_output,
+    def kernel(t, last, first, full, RT, rmask, has_rmask, s0, seq, gates, extra, mask, has_mask, carries_output,
                d_out, d_final, mode, da_in, da_out, direct, dcs, carry, dAX, dAH, d_init, state_grads):
         T = seq.shape[1]
         B = seq.shape[2]
@@ -417,6 +430,8 @@ def tiled_backward_step(backward_unit, G, L, dtype_name, separate_dah, tile_rows
             dc = d_final[L - 1, b, u] if (L == 2 and last == T - 1) else zero
             d_o = zero
         else:
+            if has_rmask:  # the product saw h * rmask
+                s *= rmask[b, u]
             dh = direct[b, u] + s
             dc = dcs[b, u]
             d_o = carry[b, u]

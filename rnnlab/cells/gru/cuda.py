@@ -32,6 +32,9 @@ persistent kernels here:
     dph = gh (1 - z)(1 - hh^2)     d(rh) = dph R_h^T
     dr = d(rh) * h                 dh = gh * z + d(rh) * r + [dz', dr'] R_zr^T
 ```
+
+With a recurrent dropout mask M both products take ``h * M`` (``extra = r * h * M``),
+and what comes back through them to h is multiplied by M; the blend keeps h.
 """
 
 import functools
@@ -39,7 +42,7 @@ import functools
 import numpy as np
 from numba import cuda
 
-from ...backends.cuda.adapter import CellAdapter, per_gate, recurrent_gemm
+from ...backends.cuda.adapter import CellAdapter, per_gate, recurrent_gemm, recurrent_inputs
 from ...backends.cuda.device import CONFIG
 from ...backends.cuda.masking import masked_backward, masked_forward, masked_passthrough, step_is_real
 from ...backends.cuda.primitives import GATE_ACTIVATIONS, gate_math, numba_dtype, scalar_math, store
@@ -67,7 +70,8 @@ def reset_before_forward(dtype_name, gate_name):
     nb = numba_dtype(dtype_name)
 
     @cuda.jit
-    def kernel(xp, R, b_rec, s0, mask, has_mask, zero_output, record, rows, out, seq, final, gates, extra):
+    def kernel(xp, R, b_rec, rmask, has_rmask, s0, mask, has_mask, zero_output, record, rows, out, seq, final, gates,
+               extra):
         T = xp.shape[0]
         B = xp.shape[1]
         GU = xp.shape[2]
@@ -79,7 +83,7 @@ def reset_before_forward(dtype_name, gate_name):
         n = rows * U
         sh = cuda.shared.array(0, nb)
         sh_h = sh[0:n]
-        sh_rh = sh[n : 2 * n]  # r * h
+        sh_rh = sh[n : 2 * n]  # r * h (r * h * rmask under recurrent dropout)
         sh_m = sh[2 * n : 2 * n + rows * GU]  # z, r (after stage 1) and (r h) R_h (stage 2)
         acc = cuda.local.array(MAXR, nb)
         for idx in range(tid, nr * U, nt):
@@ -94,7 +98,10 @@ def reset_before_forward(dtype_name, gate_name):
                 for k in range(U):
                     w = R[k, j]
                     for r in range(nr):
-                        acc[r] += sh_h[r * U + k] * w
+                        hv = sh_h[r * U + k]
+                        if has_rmask:
+                            hv *= rmask[b0 + r, k]
+                        acc[r] += hv * w
                 for r in range(nr):
                     sh_m[r * GU + j] = acc[r]
             cuda.syncthreads()
@@ -107,6 +114,8 @@ def reset_before_forward(dtype_name, gate_name):
                 sh_m[r * GU + u] = zg
                 sh_m[r * GU + U + u] = rg
                 sh_rh[idx] = rg * sh_h[idx]
+                if has_rmask:
+                    sh_rh[idx] *= rmask[b, u]
             cuda.syncthreads()
             # stage 2: (r h) R_h
             for j in range(tid, U, nt):
@@ -156,7 +165,7 @@ def reset_before_backward(dtype_name, gate_name):
     nb = numba_dtype(dtype_name)
 
     @cuda.jit
-    def kernel(RT, s0, seq, gates, extra, mask, has_mask, carries_output, d_out, d_final,
+    def kernel(RT, rmask, has_rmask, s0, seq, gates, extra, mask, has_mask, carries_output, d_out, d_final,
                truncate, mode, rows, dAX, dAH, d_init, state_grads):
         T = seq.shape[1]
         B = seq.shape[2]
@@ -220,13 +229,14 @@ def reset_before_backward(dtype_name, gate_name):
                     r = idx // U
                     u = idx - r * U
                     b = b0 + r
+                    m = rmask[b, u] if has_rmask else one  # the products saw h * m
                     h_prev = seq[0, t - 1, b, u] if t > 0 else s0[0, b, u]
                     rg = gates[t, b, U + u]
                     drh = sh_drh[idx]
-                    dpr = drh * h_prev * gate_grad(rg)
+                    dpr = drh * h_prev * m * gate_grad(rg)
                     store(dAX, (t, b, U + u), dpr, mode)
                     sh_da[r * GU + U + u] = dpr
-                    sh_direct[idx] += drh * rg
+                    sh_direct[idx] += drh * rg * m
                 cuda.syncthreads()
                 # dh_prev = direct + [dz', dr'] R_zr^T
                 for w in range(tid, U, nt):
@@ -237,6 +247,8 @@ def reset_before_backward(dtype_name, gate_name):
                         for r in range(nr):
                             acc[r] += sh_da[r * GU + j] * wv
                     for r in range(nr):
+                        if has_rmask:
+                            acc[r] *= rmask[b0 + r, w]
                         sh_dh[r * U + w] = sh_direct[r * U + w] + acc[r]
                 cuda.syncthreads()
             if first == 0:  # a sweep that stops later ends at a constant state, not the initial one
@@ -324,7 +336,8 @@ class ResetBeforeGRUAdapter(GRUAdapter):
     """reset_after=False: its own persistent kernels, and dR in two parts.
 
     R_zr = R[:, :2U] multiplies h and R_h = R[:, 2U:] multiplies r * h (the
-    recorded ``extra``), so dR_zr = h^T dAX[:, :2U] and dR_h = (r h)^T dAX[:, 2U:].
+    recorded ``extra``), so dR_zr = h^T dAX[:, :2U] and dR_h = (r h)^T dAX[:, 2U:] (h * M for h under
+    recurrent dropout).
     """
 
     name = "GRUCell(reset_after=False)"
@@ -357,7 +370,7 @@ class ResetBeforeGRUAdapter(GRUAdapter):
         T, B, GU = dAX.shape
         U = GU // 3
         dR_zr, dR_h = dev.empty((U, 2 * U), fw.W.dtype), dev.empty((U, U), fw.W.dtype)
-        recurrent_gemm(dev, fw.s0[0], fw.seq[0], dAX, dR_zr, 0, 2 * U)
+        recurrent_gemm(dev, *recurrent_inputs(dev, fw), dAX, dR_zr, 0, 2 * U)
         dev.gemm(fw.extra.reshape(T * B, U), dAX.reshape(T * B, GU)[:, 2 * U :], dR_h, trans_a=True)  # (r h)^T dph
         return dR_zr, dR_h
 
