@@ -1,6 +1,8 @@
-"""Regularizers and constraints against hand-computed tf.keras 2 formulas, alone and inside fit."""
+"""Regularizers and constraints against hand-computed tf.keras 2 formulas and tf.keras 2 itself, alone and inside fit."""
 
+import json
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -9,6 +11,22 @@ import rnnlab as rl
 
 
 W = np.array([[0.5, -2.0, 0.0], [1.5, 0.25, -0.75]])  # (in=2, out=3)
+
+
+#: tf.keras 2.21's constraints and regularizers on one kernel (tests/golden/make_constraints.py)
+TF_KERAS = json.loads((pathlib.Path(__file__).parent / "golden" / "constraints.json").read_text())
+
+
+@pytest.mark.parametrize("case", TF_KERAS["cases"], ids=lambda c: f"{c['name']}{sorted(c['args'].items())}")
+def test_equal_to_tf_keras_2_on_the_same_weights(case):
+    kernel = np.array(TF_KERAS["kernel"])
+    if case["kind"] == "constraint":
+        np.testing.assert_allclose(getattr(rl.constraints, case["name"])(**case["args"])(kernel), case["result"],
+                                   rtol=1e-12, atol=1e-15)
+    else:
+        regularizer = getattr(rl.regularizers, case["name"])(**case["args"])
+        assert regularizer.penalty(kernel) == pytest.approx(case["penalty"], rel=1e-12)
+        np.testing.assert_allclose(regularizer.gradient(kernel), case["gradient"], rtol=1e-12, atol=1e-15)
 
 
 def column_norm(w, j):
