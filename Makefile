@@ -36,7 +36,8 @@ figures: $(STAMP)
 	$(PY) -m rnnlab figures
 
 docs: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 RNNLAB_DOCS_EXECUTE=true $(VENV)/bin/mkdocs build --strict -d site
+	$(PY) docs/hooks/notebooks.py build/executed-notebooks
+	NO_MKDOCS_2_WARNING=1 RNNLAB_EXECUTED_NOTEBOOKS=build/executed-notebooks $(VENV)/bin/mkdocs build --strict -d site
 
 clean:
 	rm -rf $(VENV) .pytest_cache

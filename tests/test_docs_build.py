@@ -24,7 +24,7 @@ CHROMIUM = pathlib.Path("/usr/bin/chromium")
 def site(tmp_path_factory):
     """The site, built once for this file."""
     site = tmp_path_factory.mktemp("docs") / "site"
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", RNNLAB_DOCS_EXECUTE="false")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,21 +1,32 @@
 """Every notebook runs top to bottom and shows what it promises, and is stored without outputs.
 
 What a student sees is checked: each figure as an image, once; sliders as a widget with a PNG
-figure; no overlapping tick labels; and the demos of notebooks 4 and 5 show their effect.
+figure; no overlapping tick labels; and the demos of notebooks 4 and 5 show their effect.  Each run
+leaves its executed copy, prepared for the docs site, in build/executed-notebooks/
+(docs/hooks/notebooks.py), and the last test builds the site from those copies.
 
 Policy: notebooks are committed with outputs stripped, so diffs stay readable
 and the figures they draw are always made by the current code.
 """
 
+import importlib.util
+import os
 import pathlib
 import re
+import subprocess
+import sys
 import time
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
-NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+#: docs/hooks/notebooks.py, the mkdocs hook that executes the notebooks and prepares them for the site
+_spec = importlib.util.spec_from_file_location("site_notebooks", ROOT / "docs" / "hooks" / "notebooks.py")
+site_notebooks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(site_notebooks)
 
 
 def test_all_eight_notebooks_exist():
@@ -74,9 +85,7 @@ def test_notebook_runs_top_to_bottom_and_shows_each_figure_once_as_an_image(path
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.insert(0, nbformat.v4.new_code_cell(TICK_LABEL_CHECK))
     start = time.perf_counter()
-    # timeout: no cell needs more than seconds; a stalled widget cell (nbclient issue 312, see
-    # rnnlab.interactive.sliders) would show up as a cell that takes the whole timeout
-    NotebookClient(notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    site_notebooks.execute(notebook, tmp_path)
     print(f"{path.name}: {time.perf_counter() - start:.1f} s")
     del notebook.cells[0]
     for index, cell in enumerate(notebook.cells):
@@ -98,6 +107,7 @@ def test_notebook_runs_top_to_bottom_and_shows_each_figure_once_as_an_image(path
         assert figures and all(data.startswith("iVBORw0KGgo") for data in figures), "a slider figure is no PNG"
     if path.name in SHOWS_ITS_EFFECT:
         SHOWS_ITS_EFFECT[path.name](notebook)
+    site_notebooks.write(notebook, path.name)  # for the docs site (the last test)
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -158,3 +168,36 @@ def test_notebook_6_explains_the_oscillation_at_g_1_with_the_networks_own_eigenv
     coupling = np.random.default_rng(seed).normal(0, 1 / np.sqrt(units), size=(units, units))
     radius = np.abs(np.linalg.eigvals(coupling)).max()
     assert f"{radius:.3f}" in note, f"the note should give J's largest |eigenvalue|, {radius:.3f}"
+
+
+# -- the docs site's notebook pages: last in this file, so that (with --dist loadfile too) it reuses
+# -- the copies the runs above wrote; run alone, it executes the notebooks it lacks ----------------------
+
+#: a progress bar's line, ``40%|████      | 160/400 [...]``: the percentage
+PROGRESS = re.compile(r"(\d+)%\|")
+
+
+def test_site_notebook_pages_show_figures_finished_progress_bars_and_static_sliders(tmp_path, monkeypatch):
+    """Built as ``make docs`` builds it: each page draws its figures as PNGs, shows each progress
+    bar once, finished, and each slider cell as its first figure with a note (no widget offline)."""
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    site_notebooks.refresh()
+    site = tmp_path / "site"
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1", RNNLAB_EXECUTED_NOTEBOOKS=str(site_notebooks.FOLDER))
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in NOTEBOOKS:
+        sources = [c.source + "\n" for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        page = (site / "notebooks" / path.stem / "index.html").read_text(encoding="utf-8")
+        if any(marker in source for source in sources for marker in (*DRAWS, SLIDERS)):
+            assert re.search(r"<img\b[^>]*src=\"data:image/png;base64,", page), f"{path.name}: no figure on its page"
+        # a terminal shows each bar once, finished; each of its updates on a line of its own is spam
+        bars = PROGRESS.findall(page)
+        assert len(bars) <= 10 and set(bars) <= {"100"}, f"{path.name}'s page shows {len(bars)} progress lines: {bars}"
+        cells = page.split("jp-CodeCell")[1:]
+        sliders = [cell for cell in cells if SLIDERS in re.sub(r"<[^>]+>", "", cell)]  # the code's text, not its tags
+        assert len(sliders) == sum(SLIDERS in source for source in sources), f"{path.name}: slider cells went missing"
+        for cell in sliders:
+            assert "data:image/png;base64," in cell, f"{path.name}: a slider cell shows no figure"
+            assert "Sliders need a live kernel" in cell and "make lab" in cell, f"{path.name}: a slider cell has no note"
