@@ -5,19 +5,16 @@ loads pages of the built site from 127.0.0.1 with every other address blocked, a
 must be typeset (MathJax is served by the site itself, see docs/hooks/offline.py).
 """
 
-import functools
-import http.server
 import os
 import pathlib
 import re
 import subprocess
 import sys
-import threading
 
 import pytest
+from site_browser import offline_browser, screenshot, typeset_text
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CHROMIUM = pathlib.Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -48,54 +45,46 @@ def test_no_page_loads_a_script_stylesheet_or_font_from_the_internet(site):
         assert not re.search(r"@import\s+url\(\s*['\"]?https?:|url\(\s*['\"]?https?:", sheet.read_text(encoding="utf-8")), sheet
 
 
-@pytest.fixture(scope="module")
-def served(site):
-    """The site on a free port of 127.0.0.1, for the browser."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+#: reStructuredText that Markdown would show raw: roles, and "::" ending a paragraph
+RAW_REST = re.compile(r":(?:meth|class|func|mod|data|attr|exc|obj):`|::</p>|::\n")
+
+
+def test_the_api_page_shows_no_raw_restructuredtext(site):
+    text = (site / "api" / "index.html").read_text(encoding="utf-8")
+    found = [text[max(0, m.start() - 60):m.end() + 20] for m in RAW_REST.finditer(text)]
+    assert not found, f"raw reST on the API page: {found[:5]}"
 
 
 @pytest.fixture(scope="module")
-def offline_page(served):
-    """A Chromium page that may load only from the local server; ``page.outside`` lists what it tried elsewhere."""
-    assert CHROMIUM.exists(), "Debian's chromium is needed: apt-get install -y chromium (.ci/run does)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page()
-        page.outside = []
-
-        def only_local(route):
-            if route.request.url.startswith(served):
-                route.continue_()
-            else:
-                page.outside.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", only_local)
-        yield page
-        browser.close()
-
-
-def typeset_text(page, url):
-    """Open ``url`` and wait until MathJax has typeset it; return the text a reader sees."""
-    page.goto(url)
-    page.wait_for_function("window.MathJax && MathJax.Hub && MathJax.isReady", timeout=30000)
-    page.evaluate("() => new Promise(done => MathJax.Hub.Queue(done))")
-    assert page.locator(".MathJax").count() > 0, f"{url}: no formula was typeset"
-    return page.evaluate("() => document.querySelector('article').innerText")
+def browser(site):
+    with offline_browser(site) as page_and_base:
+        yield page_and_base
 
 
 @pytest.mark.parametrize("path, raw", [
-    ("bptt/", r"\("),  # a markdown page: arithmatex's \( ... \)
+    ("bptt/", r"\("),  # a guide page: arithmatex's \( ... \)
     ("notebooks/02_trajectories_and_phase_portraits/", "$s_{t+1}"),  # a notebook's inline $ ... $
 ])
-def test_formulas_are_typeset_offline(offline_page, served, path, raw):
-    text = typeset_text(offline_page, f"{served}/{path}")
+def test_formulas_are_typeset_offline(browser, path, raw):
+    page, base = browser
+    text = typeset_text(page, f"{base}/{path}")
     assert raw not in text, f"{path} shows raw TeX {raw!r}"
-    assert offline_page.outside == [], f"{path} tried to load from outside: {offline_page.outside}"
+    assert page.outside == [], f"{path} tried to load from outside: {page.outside}"
+
+
+@pytest.mark.parametrize("path, shot", [("", "docs_home.png"), ("api/", "docs_api.png"), ("benchmarks/", None)])
+def test_pages_load_offline_and_wide_tables_scroll(browser, path, shot):
+    """Nothing is cut off: a table or code block wider than the page scrolls inside its own box."""
+    page, base = browser
+    page.goto(f"{base}/{path}")
+    page.wait_for_load_state("networkidle")
+    cut = page.evaluate("""() => [...document.querySelectorAll("article table, article pre")].filter(el => {
+        let box = el;  // the nearest box that clips it must let it scroll
+        while (box && box !== document.body && getComputedStyle(box).overflowX === "visible") box = box.parentElement;
+        const overflowX = box ? getComputedStyle(box).overflowX : "visible";
+        return box.scrollWidth > box.clientWidth + 1 && !["auto", "scroll"].includes(overflowX);
+    }).map(el => el.outerHTML.slice(0, 80))""")
+    assert cut == [], f"{path or 'home'}: wide content is cut off: {cut}"
+    assert page.outside == [], f"{path or 'home'} tried to load from outside: {page.outside}"
+    if shot:
+        screenshot(page, shot)

@@ -18,6 +18,7 @@ import sys
 import time
 
 import nbformat
+from site_browser import offline_browser, screenshot, typeset_text
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -201,3 +202,11 @@ def test_site_notebook_pages_show_figures_finished_progress_bars_and_static_slid
         for cell in sliders:
             assert "data:image/png;base64," in cell, f"{path.name}: a slider cell shows no figure"
             assert "Sliders need a live kernel" in cell and "make lab" in cell, f"{path.name}: a slider cell has no note"
+    # and as a reader sees it: in Chromium, offline, figures drawn and formulas typeset
+    with offline_browser(site) as (page, base):
+        text = typeset_text(page, f"{base}/notebooks/02_trajectories_and_phase_portraits/")
+        assert "$s_{t+1}" not in text, "notebook 2's page shows raw TeX"
+        drawn = page.evaluate("() => [...document.querySelectorAll('article img')].filter(i => i.naturalWidth > 0).length")
+        assert drawn >= 3, f"notebook 2's page shows {drawn} figures"
+        assert page.outside == [], f"notebook 2's page tried to load from outside: {page.outside}"
+        screenshot(page, "docs_notebook_02.png")
