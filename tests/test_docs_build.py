@@ -88,3 +88,13 @@ def test_pages_load_offline_and_wide_tables_scroll(browser, path, shot):
     assert page.outside == [], f"{path or 'home'} tried to load from outside: {page.outside}"
     if shot:
         screenshot(page, shot)
+
+
+def test_no_issue_numbers_or_doubled_navigation(site):
+    """The docs speak to users: no "issue #15" or "(issue 19)", and the Notebooks section's first page is "Overview"."""
+    for page in (ROOT / "docs").glob("*.md"):
+        found = re.findall(r"\bissues? #?\d+|\(issue\b[^)]*\)", page.read_text(encoding="utf-8"), flags=re.I)
+        assert not found, f"{page.name} mentions {found}"
+    nav = (site / "index.html").read_text(encoding="utf-8")
+    labels = [re.sub(r"<[^>]+>|\s+", " ", m).strip() for m in re.findall(r'class="md-nav__link[^"]*"[^>]*>(.*?)</(?:a|label)>', nav, flags=re.S)]
+    assert "Overview" in labels and labels.count("Notebooks") <= 1, labels
