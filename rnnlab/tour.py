@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import rnnlab as rl
-from rnnlab import analysis, gallery, tasks
+from rnnlab import gallery, tasks
 
 
 def heading(text):

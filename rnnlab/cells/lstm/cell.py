@@ -3,7 +3,7 @@
 import numpy as np
 
 from ..base import KerasCell, masked
-from ... import activations, initializers
+from ... import activations
 
 
 class LSTMCell(KerasCell):
