@@ -46,6 +46,7 @@ import rnnlab as rl
 from fuzz_strategies import (ALL_KINDS, BAD_DTYPE_KINDS, GOOD_KINDS, NONFINITE_KINDS, POSITIVE_INT_CANDIDATES, Arg,
                              arrays, assert_shape, assert_structure, both, build_array, check_call, masks,
                              shapes_near)
+from golden_cases import ConstantsCell  # h' = tanh(x K + h R + c C), the golden fixtures' constants cell
 from rnnlab import nest
 
 BACKENDS = ("python", "numba")
@@ -515,6 +516,37 @@ def test_rnn_call(data, kind, backend, dtype, options, fresh, via):
 
 
 MERGE_MODES = ("concat", "sum", "mul", "ave", None)
+
+
+@st.composite
+def constants_args(draw, batch, takes):
+    """(Arg, ok) for ``constants=``: None, [c] with c (B, 2), or a near miss."""
+    mode = draw(st.sampled_from(["none", "good", "good", "good", "tuple", "array", "list_values", "batch",
+                                 "content", "empty", "scalar", "two"]))
+    c = build_array("float32", (batch, 2), draw(st.integers(0, 99)), 0.5).value
+    if mode == "none":
+        return Arg(None, "None"), not takes  # a cell that takes constants needs them
+    if not takes:
+        return Arg([c], f"constants [{mode}]"), False  # built-in cells take none
+    if mode == "good":
+        return Arg([c], "[c (B, 2)]"), True
+    if mode == "tuple":
+        return Arg((c,), "(c,)"), True
+    if mode == "array":
+        return Arg(c, "c itself, not in a list"), None
+    if mode == "list_values":
+        return Arg([c.tolist()], "[c as nested lists]"), None
+    if mode == "batch":  # the batch axis is rnnlab's to check; the rest of a constant's shape is the cell's
+        shape = draw(st.sampled_from([(batch + 1, 2), (), (0, 2)]))
+        return Arg([np.zeros(shape, "float32")], f"[c of shape {shape}]"), False
+    if mode == "content":
+        arg = draw(arrays((batch, 2), BAD_DTYPE_KINDS + NONFINITE_KINDS + ("ragged",)))
+        return Arg([arg.value], f"[{arg.label}]"), False
+    if mode == "empty":
+        return Arg([], "[]"), False  # no constants for a cell that needs them
+    if mode == "scalar":
+        return Arg(0.5, "0.5"), False
+    return Arg([c, c], "[c, c]"), None  # a second constant this cell does not read
 
 
 @fuzz(220)
@@ -1976,74 +2008,6 @@ def test_copies(kind, backend, dtype, how, wrapper):
 # -- constants (tf.keras 2's attention-style cells) -----------------------------------------------------
 
 
-class FuzzContextCell(rl.AbstractRNNCell):
-    """docs/custom_cells.md's cell that takes constants: h' = tanh(x K + h R + c C), c (B, 2)."""
-
-    output_state_index = 0
-
-    def __init__(self, units, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-
-    @property
-    def state_size(self):
-        return self.units
-
-    def build(self, input_shape):
-        self.add_weight("kernel", (input_shape[-1], self.units), "glorot_uniform")
-        self.add_weight("recurrent_kernel", (self.units, self.units), "orthogonal")
-        self.add_weight("context_kernel", (2, self.units), "glorot_uniform")
-
-    def call(self, inputs, states, constants):
-        output, new_states, _ = self.forward(inputs, states, constants)
-        return output, new_states
-
-    def forward(self, inputs, states, constants):
-        h, c = states[0], constants[0]
-        h_new = np.tanh(inputs @ self.kernel + h @ self.recurrent_kernel + c @ self.context_kernel)
-        return h_new, [h_new], (inputs, h, c, h_new)
-
-    def backward(self, cache, d_output, d_new_states):
-        x, h, c, h_new = cache
-        d_pre = (d_output + d_new_states[0]) * (1 - h_new**2)
-        d_weights = [x.T @ d_pre, h.T @ d_pre, c.T @ d_pre]
-        return d_pre @ self.kernel.T, [d_pre @ self.recurrent_kernel.T], d_weights, [d_pre @ self.context_kernel.T]
-
-    def get_config(self):
-        return {"units": self.units, **self._base_config()}
-
-
-@st.composite
-def constants_args(draw, batch, takes):
-    """(Arg, ok) for ``constants=``: None, [c] with c (B, 2), or a near miss."""
-    mode = draw(st.sampled_from(["none", "good", "good", "good", "tuple", "array", "list_values", "batch",
-                                 "content", "empty", "scalar", "two"]))
-    c = build_array("float32", (batch, 2), draw(st.integers(0, 99)), 0.5).value
-    if mode == "none":
-        return Arg(None, "None"), not takes  # a cell that takes constants needs them
-    if not takes:
-        return Arg([c], f"constants [{mode}]"), False  # built-in cells take none
-    if mode == "good":
-        return Arg([c], "[c (B, 2)]"), True
-    if mode == "tuple":
-        return Arg((c,), "(c,)"), True
-    if mode == "array":
-        return Arg(c, "c itself, not in a list"), None
-    if mode == "list_values":
-        return Arg([c.tolist()], "[c as nested lists]"), None
-    if mode == "batch":  # the batch axis is rnnlab's to check; the rest of a constant's shape is the cell's
-        shape = draw(st.sampled_from([(batch + 1, 2), (), (0, 2)]))
-        return Arg([np.zeros(shape, "float32")], f"[c of shape {shape}]"), False
-    if mode == "content":
-        arg = draw(arrays((batch, 2), BAD_DTYPE_KINDS + NONFINITE_KINDS + ("ragged",)))
-        return Arg([arg.value], f"[{arg.label}]"), False
-    if mode == "empty":
-        return Arg([], "[]"), False  # no constants for a cell that needs them
-    if mode == "scalar":
-        return Arg(0.5, "0.5"), False
-    return Arg([c, c], "[c, c]"), None  # a second constant this cell does not read
-
-
 @fuzz(220)
 @given(data=st.data(), takes=st.sampled_from([True, True, True, False]), backend=st.sampled_from(["auto", "python",
                                                                                                  "numba"]),
@@ -2052,7 +2016,7 @@ def constants_args(draw, batch, takes):
 def test_constants(data, takes, backend, bidirectional, fresh, return_sequences, via):
     """``constants=`` for a cell whose call takes them (python loop only), refused for every other cell."""
     def make():
-        cell = FuzzContextCell(3, seed=0) if takes else rl.GRUCell(3, seed=0)
+        cell = ConstantsCell(3, 2, seed=0) if takes else rl.GRUCell(3, seed=0)  # constants c (B, 2)
         rnn = rl.RNN(cell, return_sequences=return_sequences, backend=backend)
         return rl.Bidirectional(rnn) if bidirectional else rnn
 
@@ -2079,7 +2043,7 @@ def test_constants(data, takes, backend, bidirectional, fresh, return_sequences,
     run = (lambda: layer(x, constants=constants.value)) if via == "call" else (
         lambda: rl.bptt.forward(layer, x, constants=constants.value))
     check_call(f"{'layer' if via == 'call' else 'rl.bptt.forward'}({type(layer).__name__}("
-               f"{'FuzzContextCell' if takes else 'GRUCell'}, {backend}{', unbuilt' if fresh else ''}), x {x.shape}, "
+               f"{'ConstantsCell' if takes else 'GRUCell'}, {backend}{', unbuilt' if fresh else ''}), x {x.shape}, "
                f"constants={constants!r})", run, watch=[layer], expect=ok, on_success=documented)
 
 
