@@ -165,6 +165,7 @@ class ProjectionCellAdapter(CellAdapter):
 
     recurrent = False
     persistent_r_in_shared = False
+    required_activations = {"activation": CANDIDATE_ACTIVATIONS}  # the candidate's; the gates are sigmoids
 
     #: The candidate activation this instance's kernels use (see `.primitives.candidate_math`).
     candidate = "linear"
@@ -246,29 +247,29 @@ def _candidate_units(adapter_class, dtype_name, candidate):
     return adapter_class.unit_functions(sigmoid, *candidate_math(dtype_name, candidate), one, zero)
 
 
-def per_candidate(adapter_class):
-    """``adapter_for`` of a `ProjectionCellAdapter`: one instance per candidate activation, made on first use."""
+def _per_activation(adapter_class, cell_attribute, setting, known, fallback):
+    """``adapter_for``: one ``adapter_class`` instance per activation ``cell.<cell_attribute>``, made on first use.
+
+    The instance's ``setting`` is that activation's name, or ``fallback`` for one
+    the kernels lack (which ``unsupported`` then refuses before anything runs).
+    """
     instances = {}
 
     def adapter_for(cell):
-        name = cell.activation.name
+        name = getattr(cell, cell_attribute).name
         if name not in instances:
             instances[name] = adapter_class()
-            instances[name].candidate = name if name in CANDIDATE_ACTIVATIONS else "linear"  # others: refused
+            setattr(instances[name], setting, name if name in known else fallback)
         return instances[name]
 
     return adapter_for
+
+
+def per_candidate(adapter_class):
+    """``adapter_for`` of a `ProjectionCellAdapter`: one instance per candidate activation."""
+    return _per_activation(adapter_class, "activation", "candidate", CANDIDATE_ACTIVATIONS, "linear")
 
 
 def per_gate(adapter_class):
-    """``adapter_for`` of a gated cell: one adapter instance per recurrent activation, made on first use."""
-    instances = {}
-
-    def adapter_for(cell):
-        name = cell.recurrent_activation.name
-        if name not in instances:
-            instances[name] = adapter_class()
-            instances[name].gate = name if name in GATE_ACTIVATIONS else "sigmoid"  # others: refused by unsupported
-        return instances[name]
-
-    return adapter_for
+    """``adapter_for`` of a gated cell: one adapter instance per recurrent activation."""
+    return _per_activation(adapter_class, "recurrent_activation", "gate", GATE_ACTIVATIONS, "sigmoid")

@@ -24,7 +24,6 @@ Backward, with gh = dL/dh':
 from numba import cuda
 
 from ...backends.cuda.adapter import ProjectionCellAdapter, per_candidate
-from ...backends.cuda.primitives import CANDIDATE_ACTIVATIONS
 
 
 class MinGRUAdapter(ProjectionCellAdapter):
@@ -34,7 +33,6 @@ class MinGRUAdapter(ProjectionCellAdapter):
     G = 2  # blocks z, h~
     L = 1  # state leaves: [h]
     gate_names = ("z", "hh")
-    required_activations = {"activation": CANDIDATE_ACTIVATIONS}
 
     @staticmethod
     def unit_functions(sigmoid, act, act_grad, one, zero):

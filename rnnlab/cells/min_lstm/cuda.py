@@ -25,7 +25,6 @@ Backward, with gh = dL/dh' and split = gh * (h - hh) * f' i':
 from numba import cuda
 
 from ...backends.cuda.adapter import ProjectionCellAdapter, per_candidate
-from ...backends.cuda.primitives import CANDIDATE_ACTIVATIONS
 
 
 class MinLSTMAdapter(ProjectionCellAdapter):
@@ -35,7 +34,6 @@ class MinLSTMAdapter(ProjectionCellAdapter):
     G = 3  # blocks f, i, h~
     L = 1  # state leaves: [h]
     gate_names = ("f", "i", "hh")
-    required_activations = {"activation": CANDIDATE_ACTIVATIONS}
 
     @staticmethod
     def unit_functions(sigmoid, act, act_grad, one, zero):
