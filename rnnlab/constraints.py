@@ -19,19 +19,13 @@ each unit's incoming weights, as in tf.keras 2.  By name: ``"max_norm"``,
 import numpy as np
 
 from . import validation
+from .configurable import Configurable, class_and_config
 
 EPSILON = 1e-7  # tf.keras 2's backend.epsilon()
 
 
-class Constraint:
+class Constraint(Configurable):
     """Base class: ``constraint(w)`` returns the constrained copy of w."""
-
-    def get_config(self):
-        return {}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _axis(axis):
@@ -108,10 +102,8 @@ def get(identifier):
     if isinstance(identifier, str) and identifier in _NAMES:
         return _NAMES[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        config = identifier.get("config", {})
-        if not isinstance(config, dict):
-            raise TypeError(f"the config of constraint {identifier['class_name']!r} must be a dict, got {config!r}")
-        return _CLASSES[identifier["class_name"]](**config)
+        cls, config = class_and_config(identifier, _CLASSES, "constraint")
+        return cls(**config)
     raise ValueError(f"unknown constraint {identifier!r}; expected one of {sorted(_NAMES)}, "
                      f"an rl.constraints.{', '.join(_CLASSES)} object, or None")
 

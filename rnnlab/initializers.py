@@ -18,6 +18,7 @@ normal              N(mean, stddev^2), default N(0, 0.05^2)
 import numpy as np
 
 from . import validation
+from .configurable import Configurable, class_and_config
 
 
 def _fans(shape):
@@ -30,17 +31,10 @@ def _fans(shape):
     return shape[-2] * receptive, shape[-1] * receptive
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: subclasses implement ``__call__(shape, rng, dtype)``."""
 
     name = "initializer"
-
-    def get_config(self):
-        return {}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class Zeros(Initializer):
@@ -125,9 +119,7 @@ def get(identifier):
             )
         return _BUILTINS[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _BUILTINS:
-        cls, config = _BUILTINS[identifier["class_name"]], identifier.get("config", {})
-        if not isinstance(config, dict):
-            raise TypeError(f"the config of initializer {identifier['class_name']!r} must be a dict, got {config!r}")
+        cls, config = class_and_config(identifier, _BUILTINS, "initializer")
         if not set(config) <= set(cls().get_config()):
             raise TypeError(f"initializer {identifier['class_name']!r} takes the settings "
                             f"{sorted(cls().get_config())}, got {sorted(config)}")

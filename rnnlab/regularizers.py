@@ -19,20 +19,14 @@ By name, as in tf.keras 2: ``"l1"`` is ``L1()``, ``"l2"`` is ``L2()`` and
 import numpy as np
 
 from . import validation
+from .configurable import Configurable, class_and_config
 
 
-class Regularizer:
+class Regularizer(Configurable):
     """Base class: ``penalty(w) -> float`` and ``gradient(w) -> array like w``."""
 
     def __call__(self, w):
         return self.penalty(w)
-
-    def get_config(self):
-        return {}
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class L1L2(Regularizer):
@@ -88,10 +82,8 @@ def get(identifier):
                              f"an rl.regularizers.L1, L2 or L1L2, or None")
         return _NAMES[identifier]()
     if isinstance(identifier, dict) and identifier.get("class_name") in _CLASSES:
-        config = identifier.get("config", {})
-        if not isinstance(config, dict):
-            raise TypeError(f"the config of regularizer {identifier['class_name']!r} must be a dict, got {config!r}")
-        return _CLASSES[identifier["class_name"]](**config)
+        cls, config = class_and_config(identifier, _CLASSES, "regularizer")
+        return cls(**config)
     raise ValueError(f"unknown regularizer {identifier!r}; expected one of {sorted(_NAMES)}, "
                      f"an rl.regularizers.L1, L2 or L1L2, or None")
 
