@@ -152,11 +152,12 @@ class RNN:
             raise TypeError(f"training must be True, False or None, got {training!r}")
         training = None if training is None else bool(training)
         if dropout_mask is not None:
-            dropout_mask = validation.dropout_mask(dropout_mask, "dropout_mask", (batch, features), self.dtype)
+            dropout_mask = validation.dropout_mask(dropout_mask, "dropout_mask", "(batch, features)", (batch, features),
+                                                  self.dtype)
         if recurrent_dropout_mask is not None:
             units = nest.flatten(self.cell.state_size)[0]
             recurrent_dropout_mask = validation.dropout_mask(recurrent_dropout_mask, "recurrent_dropout_mask",
-                                                             (batch, units), self.dtype)
+                                                             "(batch, units)", (batch, units), self.dtype)
         # refuse an impossible backend before building anything
         backend = backends.resolve(self.backend, self.cell, constants is not None)
         mask = validation.mask(mask, batch, time, self.time_major)  # (B, T)

@@ -294,10 +294,9 @@ def rate(value, name):
     return value
 
 
-def dropout_mask(value, name, shape, dtype):
-    """An explicit dropout mask: a finite float array of exactly ``shape`` ((B, F) or (B, U))."""
+def dropout_mask(value, name, layout, shape, dtype):
+    """An explicit dropout mask: a finite float array of exactly ``shape``, whose axes ``layout`` names."""
     array = float_array(value, name, dtype)
     if array.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape (batch, {'features' if 'recurrent' not in name else 'units'}) = "
-                         f"{tuple(shape)}, got {array.shape}")
+        raise ValueError(f"{name} must have shape {layout} = {tuple(shape)}, got {array.shape}")
     return array
