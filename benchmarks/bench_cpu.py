@@ -1,31 +1,37 @@
 """CPU benchmark of the numba kernels against the python backend and PyTorch (not a test).
 
-    .venv/bin/python benchmarks/bench_cpu.py [--quick] [--cells lstm,gru,simple_rnn,min_gru,min_lstm] [--repeat N]
+    .venv/bin/python benchmarks/bench_cpu.py [--quick] [--cells lstm,gru,simple_rnn,min_gru,min_lstm]
+                                             [--rounds N] [--repeat N]
 
 ``make bench`` runs it.  For LSTM, GRU and SimpleRNN in float32, forward plus
 full BPTT (``bptt.forward`` + ``bptt.backward`` with a gradient on every
 output, inputs' gradient included) over the grid (T, B, I, H), and for minGRU
-and minLSTM over the rows of MIN_GRID, it prints:
+and minLSTM over the rows of MIN_GRID, it compares the numba backend with
+PyTorch's ``nn.LSTM``/``nn.GRU``/``nn.RNN`` with autograd on the same weights
+(for minGRU and minLSTM, which torch does not have, a Python loop over time of
+the same equations, with autograd through it: the input projection is one
+matmul before the loop, as in rnnlab).  The outputs are checked to agree first.
 
-* the median time of the numba backend, of PyTorch's ``nn.LSTM``/``nn.GRU``/
-  ``nn.RNN`` with autograd on the same weights (for minGRU and minLSTM, which
-  torch does not have, a Python loop over time of the same equations, with
-  autograd through it: the input projection is one matmul before the loop, as
-  in rnnlab) (when torch is installed; the outputs are checked to agree
-  first), and of the python backend (forward only, and forward + backward),
-  which runs a shortened sequence and is scaled to T, as the table says;
-* the ratios torch/numba and python/numba;
-* numba's achieved GFLOP/s (matrix products only: 6 T B (I+H) G for forward
-  plus backward, G = gates x H) against this machine's float32 GEMM peak,
-  measured with NumPy;
-* ``import rnnlab`` time, the first call of every cell with an empty
-  numba cache (compilation) and with a warm cache (loading), each in a fresh
-  process.
+How it measures, so that one noisy moment cannot decide a row:
+
+* the whole table runs ``--rounds`` times (5 by default).  In every round each
+  row times numba and torch back to back (``--repeat`` runs each, after one
+  discarded warm-up run), and the order of the two alternates from round to
+  round;
+* a round gives each row one ratio: torch's median over numba's median;
+* a row's result is the median of its rounds' ratios with their min-max
+  spread, and it **meets** a target only when the whole spread is at or
+  above it.
+
+It also prints the python backend (forward only, and forward + backward, on a
+shortened sequence scaled to T, as the table says), numba's achieved GFLOP/s
+(matrix products only: 6 T B (I+H) G for forward plus backward, G = gates x H)
+against this machine's float32 GEMM peak measured with NumPy, ``import
+rnnlab`` time, and the first call of every cell with an empty numba cache
+(compilation) and with a warm cache (loading), each in a fresh process.
 
 PyTorch runs in a worker process, so that its OpenMP threads and the kernels'
-BLAS threads never compete inside one process.  The two are timed in
-alternating blocks, and each block's first run is a discarded warm-up: on a
-noisy machine this keeps the ratio fair.  Times are medians.
+BLAS threads never compete inside one process.
 """
 
 import argparse
@@ -56,23 +62,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def torch_worker():
-    """Serve timing requests on stdin/stdout: one JSON object per line."""
+    """Serve timing requests on stdin/stdout: one JSON object per line.  Each row's module is kept
+    under its ``key``, so that the rounds can come back to it."""
     import torch
 
-    module = None
+    cases = {}
     for line in sys.stdin:
         request = json.loads(line)
         if request["cmd"] == "setup":
             data = np.load(request["path"])
             module, x, dy, check = _torch_setup(torch, request["cell"], data)
+            cases[request["key"]] = (module, x, dy)
             reply = {"max_abs_diff": check}
         elif request["cmd"] == "time":
-            times = []
-            for _ in range(request["n"]):
-                start = time.perf_counter()
-                _torch_step(module, x, dy)
-                times.append(time.perf_counter() - start)
-            reply = {"times": times}
+            module, x, dy = cases[request["key"]]
+            reply = {"times": timed(lambda: _torch_step(module, x, dy), request["n"])}
         elif request["cmd"] == "info":
             reply = {"torch": torch.__version__, "threads": torch.get_num_threads()}
         else:
@@ -227,43 +231,73 @@ def flops(T, B, I, H, gates, recurrent=True):
     return 6 * T * B * (I + (H if recurrent else 0)) * gates * H
 
 
-def bench_row(rl, torch, cell, row, repeat, quick):
-    T, B, I, H = row
-    gates = CELLS[cell][1]
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((B, T, I), dtype=np.float32)
-    dy = rng.standard_normal((B, T, H), dtype=np.float32)
-    layer = make_layer(rl, cell, H, "numba")
-    result = {"cell": cell, "row": row}
+class Row:
+    """One (cell, row) of the table: its numba layer and data, and what every round measured."""
 
-    numba_times, torch_times = [], []
-    run_numba = lambda: forward_backward(rl, layer, x, dy)
-    if torch.available:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "case.npz")
-            y = layer(x)  # builds the cell
-            weights = dict(zip(layer.cell.weight_names, layer.cell.get_weights()))
-            np.savez(path, **weights, x=x, dy=dy, y=y)
-            result["torch_max_abs_diff"] = torch.ask(cmd="setup", path=path, cell=cell)["max_abs_diff"]
-    for _ in range(2):  # alternating blocks; the first run of each block is a warm-up
-        numba_times += timed(run_numba, repeat)
+    def __init__(self, rl, torch, cell, row, quick):
+        T, B, I, H = row
+        self.cell, self.row = cell, row
+        rng = np.random.default_rng(1)
+        self.x = rng.standard_normal((B, T, I), dtype=np.float32)
+        self.dy = rng.standard_normal((B, T, H), dtype=np.float32)
+        self.layer = make_layer(rl, cell, H, "numba")
+        y = self.layer(self.x)  # builds the cell
+        self.key = f"{cell} {row}"
+        self.torch_max_abs_diff = None
         if torch.available:
-            torch_times += torch.ask(cmd="time", n=repeat + 1)["times"][1:]
-    result["numba"] = statistics.median(numba_times)
-    result["torch"] = statistics.median(torch_times) if torch_times else None
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "case.npz")
+                weights = dict(zip(self.layer.cell.weight_names, self.layer.cell.get_weights()))
+                np.savez(path, **weights, x=self.x, dy=self.dy, y=y)
+                self.torch_max_abs_diff = torch.ask(cmd="setup", path=path, cell=cell, key=self.key)["max_abs_diff"]
+            if self.torch_max_abs_diff > 1e-3:
+                raise SystemExit(f"torch and rnnlab disagree on {cell} {row}: "
+                                 f"max |y difference| {self.torch_max_abs_diff:.2e}")
+        self.numba_rounds, self.torch_rounds = [], []  # one median per round
+        self.python_forward, self.python, self.python_steps = self._python(rl, quick)
 
-    steps = python_steps(T, B, H)
-    py_layer = make_layer(rl, cell, H, "python")
-    py_layer.build(x.shape)
-    py_layer.set_weights(layer.get_weights())
-    xs, dys = x[:, :steps], dy[:, :steps]
-    n_py = 1 if quick else 3
-    scale = T / steps
-    result["python_steps"] = steps
-    result["python_forward"] = statistics.median(timed(lambda: py_layer(xs), n_py)) * scale
-    result["python"] = statistics.median(timed(lambda: forward_backward(rl, py_layer, xs, dys), n_py)) * scale
-    result["gflops"] = flops(T, B, I, H, gates, CELLS[cell][2] is not None) / result["numba"] / 1e9
-    return result
+    def measure_round(self, rl, torch, repeat, torch_first):
+        """One round: numba and torch back to back, each ``repeat`` runs after a warm-up."""
+        def run_torch():
+            if torch.available:
+                self.torch_rounds.append(statistics.median(torch.ask(cmd="time", key=self.key, n=repeat)["times"]))
+
+        if torch_first:
+            run_torch()
+        self.numba_rounds.append(statistics.median(
+            timed(lambda: forward_backward(rl, self.layer, self.x, self.dy), repeat)))
+        if not torch_first:
+            run_torch()
+
+    def _python(self, rl, quick):
+        """The python backend's forward and forward + backward times, on a shortened sequence scaled to T."""
+        T, B, _, H = self.row
+        steps = python_steps(T, B, H)
+        py_layer = make_layer(rl, self.cell, H, "python")
+        py_layer.build(self.x.shape)
+        py_layer.set_weights(self.layer.get_weights())
+        xs, dys = self.x[:, :steps], self.dy[:, :steps]
+        n_py, scale = (1 if quick else 3), T / steps
+        forward = statistics.median(timed(lambda: py_layer(xs), n_py)) * scale
+        both = statistics.median(timed(lambda: forward_backward(rl, py_layer, xs, dys), n_py)) * scale
+        return forward, both, steps
+
+    @property
+    def numba(self):
+        return statistics.median(self.numba_rounds)
+
+    @property
+    def torch(self):
+        return statistics.median(self.torch_rounds) if self.torch_rounds else None
+
+    @property
+    def ratios(self):
+        """torch/numba of every round (empty without torch)."""
+        return [t / n for t, n in zip(self.torch_rounds, self.numba_rounds)]
+
+    @property
+    def gflops(self):
+        return flops(*self.row, CELLS[self.cell][1], CELLS[self.cell][2] is not None) / self.numba / 1e9
 
 
 # -- start-up costs, each in a fresh process ----------------------------------------------------------
@@ -323,46 +357,62 @@ def fmt_time(seconds):
     return f"{seconds * 1e3:.2f}" if seconds < 10 else f"{seconds:.1f} s"
 
 
-def print_table(results, peak):
-    print("\nforward + full BPTT, float32, median ms (python: its T shown, scaled to the row's T)")
+def target(r):
+    """The torch/numba ratio a row must reach: 3x on the two smallest rows and against the torch loops, else 1x."""
+    return 3.0 if r.row in GRID[:2] or CELLS[r.cell][2] is None else 1.0
+
+
+def verdict(r):
+    """'met' only when every round's ratio reaches the target."""
+    if not r.ratios:
+        return "-"
+    return "met" if min(r.ratios) >= target(r) else "NOT met"
+
+
+def print_table(results, peak, rounds):
+    print(f"\nforward + full BPTT, float32, median ms over {rounds} rounds (python: its T shown, scaled to the "
+          "row's T);\ntorch/numba: the median of the rounds' ratios and their min-max; a row is met when the "
+          "whole spread reaches the target")
     header = (f"{'cell':<10} {'T':>5} {'B':>3} {'I':>4} {'H':>4} | {'python fwd':>10} {'python f+b':>10} "
-              f"{'(T py)':>6} | {'numba':>8} {'torch':>8} | {'torch/numba':>11} {'python/numba':>12} | "
-              f"{'GFLOP/s':>7} {'% peak':>6}")
+              f"{'(T py)':>6} | {'numba':>8} {'torch':>8} | {'torch/numba':>11} {'min-max':>13} {'target':>6} "
+              f"{'verdict':>7} | {'python/numba':>12} | {'GFLOP/s':>7} {'% peak':>6}")
     print(header)
     print("-" * len(header))
     for r in results:
-        T, B, I, H = r["row"]
-        torch_ratio = f"{r['torch'] / r['numba']:.2f}x" if r["torch"] else "-"
-        print(f"{r['cell']:<10} {T:>5} {B:>3} {I:>4} {H:>4} | {fmt_time(r['python_forward']):>10} "
-              f"{fmt_time(r['python']):>10} {r['python_steps']:>6} | {fmt_time(r['numba']):>8} "
-              f"{fmt_time(r['torch']):>8} | {torch_ratio:>11} {r['python'] / r['numba']:>11.0f}x | "
-              f"{r['gflops']:>7.1f} {100 * r['gflops'] / peak:>5.1f}%")
+        T, B, I, H = r.row
+        ratios = r.ratios
+        median = f"{statistics.median(ratios):.2f}x" if ratios else "-"
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}x" if ratios else "-"
+        print(f"{r.cell:<10} {T:>5} {B:>3} {I:>4} {H:>4} | {fmt_time(r.python_forward):>10} "
+              f"{fmt_time(r.python):>10} {r.python_steps:>6} | {fmt_time(r.numba):>8} "
+              f"{fmt_time(r.torch):>8} | {median:>11} {spread:>13} {target(r):>5.0f}x {verdict(r):>7} | "
+              f"{r.python / r.numba:>11.0f}x | {r.gflops:>7.1f} {100 * r.gflops / peak:>5.1f}%")
 
 
 def goals(results, compile_total, warm_total, import_seconds):
-    """The issue's goals, each met or not, in plain words."""
+    """The issue's goals, each met or not, in plain words: a row counts only when its whole spread is met."""
     lines = []
-    loops = [r for r in results if r["torch"] and CELLS[r["cell"]][2] is None]
+
+    def summary(rows, what):
+        missed = [r for r in rows if verdict(r) != "met"]
+        lines.append(f"{what}: {'met' if not missed else 'NOT met'}"
+                     + ("" if not missed else " (" + ", ".join(
+                         f"{r.cell} {r.row}: {statistics.median(r.ratios):.2f}x, min {min(r.ratios):.2f}x"
+                         for r in missed) + ")"))
+
+    measured = [r for r in results if r.ratios]
+    loops = [r for r in measured if CELLS[r.cell][2] is None]
     if loops:
-        slow = [r for r in loops if r["torch"] / r["numba"] < 3.0]
-        lines.append(f"numba >= 3x the torch loop on every minGRU/minLSTM row: {'met' if not slow else 'NOT met'} "
-                     f"(lowest {min(r['torch'] / r['numba'] for r in loops):.1f}x)")
-    with_torch = [r for r in results if r["torch"] and CELLS[r["cell"]][2] is not None]
-    if with_torch:
-        below = [r for r in with_torch if r["torch"] / r["numba"] < 1.0]
-        lines.append(f"numba >= 1.0x torch on every row: {'met' if not below else 'NOT met'}"
-                     + ("" if not below else " (" + ", ".join(f"{r['cell']} {r['row']}: {r['torch'] / r['numba']:.2f}x"
-                                                               for r in below) + ")"))
-        small = [r for r in with_torch if r["row"] in GRID[:2]]
-        slow = [r for r in small if r["torch"] / r["numba"] < 3.0]
-        lines.append(f"numba >= 3x torch on the two smallest rows: {'met' if not slow else 'NOT met'}"
-                     + ("" if not slow else " (" + ", ".join(f"{r['cell']} {r['row']}: {r['torch'] / r['numba']:.2f}x"
-                                                              for r in slow) + ")"))
-    elif not loops:
+        summary(loops, "numba >= 3x the torch loop on every minGRU/minLSTM row, in every round")
+    classic = [r for r in measured if CELLS[r.cell][2] is not None]
+    if classic:
+        summary([r for r in classic if r.row not in GRID[:2]], "numba >= 1.0x torch on every larger row, in every round")
+        summary([r for r in classic if r.row in GRID[:2]], "numba >= 3x torch on the two smallest rows, in every round")
+    if not measured:
         lines.append("torch is not installed: the torch goals were not measured")
-    target = [r for r in results if r["row"] == (1000, 1, 8, 32)]
-    if target:
-        worst = min(r["python"] / r["numba"] for r in target)
+    at_target = [r for r in results if r.row == (1000, 1, 8, 32)]
+    if at_target:
+        worst = min(r.python / r.numba for r in at_target)
         lines.append(f"numba >= 20x python at (1000, 1, 8, 32): {'met' if worst >= 20 else 'NOT met'} "
                      f"(lowest {worst:.0f}x)")
     lines.append(f"cold compile of all three cells (float32) < 30 s: {'met' if compile_total < 30 else 'NOT met'} "
@@ -376,12 +426,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--cells", default=",".join(CELLS))
-    parser.add_argument("--repeat", type=int, default=None, help="timed runs per block (default 5, quick 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="times the whole table runs (default 5, quick 2)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per row and round (default 3, quick 2)")
     parser.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.torch_worker:
         return torch_worker()
-    repeat = args.repeat or (2 if args.quick else 5)
+    repeat = args.repeat or (2 if args.quick else 3)
+    rounds = args.rounds or (2 if args.quick else 5)
 
     import numba
     import scipy
@@ -416,24 +468,25 @@ def main():
           + ", ".join(f"{c} {cold[c]:.1f} s" for c in ("MinGRUCell", "MinLSTMCell")) + "; warm cache "
           + ", ".join(f"{c} {warm[c]:.2f} s" for c in ("MinGRUCell", "MinLSTMCell")))
 
-    results = []
+    rows = []
     try:
         for cell in args.cells.split(","):
             for row in CELLS[cell][3]:
-                r = bench_row(rl, torch, cell, row, repeat, args.quick)
-                if torch.available and r["torch_max_abs_diff"] > 1e-3:
-                    raise SystemExit(f"torch and rnnlab disagree on {cell} {row}: "
-                                     f"max |y difference| {r['torch_max_abs_diff']:.2e}")
-                results.append(r)
-                print(f"  {cell} {row}: numba {fmt_time(r['numba'])} ms, torch {fmt_time(r['torch'])} ms", flush=True)
+                rows.append(Row(rl, torch, cell, row, args.quick))
+        for k in range(rounds):
+            for r in rows:
+                r.measure_round(rl, torch, repeat, torch_first=k % 2 == 1)
+            print(f"  round {k + 1} of {rounds}: " + ", ".join(
+                f"{r.cell} {r.row} {r.ratios[-1]:.2f}x" if r.ratios else f"{r.cell} {r.row} {fmt_time(r.numba_rounds[-1])} ms"
+                for r in rows), flush=True)
     finally:
         torch.close()
-    print_table(results, peak)
+    print_table(rows, peak, rounds)
     if torch.available:
         print(f"torch outputs agree with rnnlab's on the same weights (max |difference| "
-              f"{max(r['torch_max_abs_diff'] for r in results):.1e})")
+              f"{max(r.torch_max_abs_diff for r in rows):.1e})")
     print("\ngoals:")
-    for line in goals(results, compile_total, warm_total, import_seconds):
+    for line in goals(rows, compile_total, warm_total, import_seconds):
         print(f"  {line}")
 
 
