@@ -232,19 +232,17 @@ class GRUAdapter(host.ProductCellAdapter):
 
     def weight_grads(self, cell, run, d_pre, per_step=False):
         dMX, h_prev = d_pre[0], host.recurrent_inputs(run)  # h_prev as the recurrent products saw it
-        grads = [host.products(run.x, dMX, per_step)]
+        kernel_grads = host.weight_products([run.x], dMX, cell.use_bias, per_step)  # dK (, db_in)
         if cell.reset_after:
-            grads.append(host.products(h_prev, d_pre[1], per_step))
-        else:  # z and r multiply h; the candidate block multiplies r * h (RH)
-            U = cell.units
-            grads.append(np.concatenate([host.products(h_prev, dMX[..., : 2 * U], per_step),
-                                         host.products(run.extra, dMX[..., 2 * U :], per_step)], axis=-1))
-        if cell.use_bias:
-            sums = host.column_sums(dMX, per_step)
-            if cell.reset_after:
-                sums = np.stack([sums, host.column_sums(d_pre[1], per_step)], axis=-2)
-            grads.append(sums)
-        return grads
+            recurrent_grads = host.weight_products([h_prev], d_pre[1], cell.use_bias, per_step)  # dR (, db_rec)
+            grads = [kernel_grads[0], recurrent_grads[0]]
+            if cell.use_bias:
+                grads.append(np.stack([kernel_grads[1], recurrent_grads[1]], axis=-2))
+            return grads
+        U = cell.units  # z and r multiply h; the candidate block multiplies r * h (RH)
+        dR = np.concatenate([host.products(h_prev, dMX[..., : 2 * U], per_step),
+                             host.products(run.extra, dMX[..., 2 * U :], per_step)], axis=-1)
+        return [kernel_grads[0], dR] + kernel_grads[1:]
 
 
 adapter = GRUAdapter()
