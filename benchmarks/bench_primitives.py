@@ -11,7 +11,10 @@ It reports:
 3. the fast-math flag sets on an LSTM-like gate loop and a batch reduction;
 4. ``blas.gemm`` with beta=1 into preallocated memory, against ``@``/``np.dot``
    inside ``@njit``, for RNN-step shapes (B, H) @ (H, 4H), and the NRT
-   allocation counts of each.
+   allocation counts of each;
+5. the per-step products of an LSTM at the shapes the threads see: sgemm
+   against a numba micro-kernel for d_h = dA R^T, and a thread's forward
+   product when two threads split the samples or the units.
 
 All numbers are medians of repeated runs measured side by side in one process.
 The machine is noisy, so compare ratios rather than absolute times.
@@ -271,6 +274,96 @@ def gemms():
               f"   ratio {t_m / t_g:5.2f}   {2 * rows * H * 4 * H / t_g / 1e9:6.1f} GFLOP/s")
 
 
+def per_step_products():
+    """The per-step recurrent products of issue #15's directions, float32, one BLAS thread.
+
+    * sgemm against a numba micro-kernel (4 x 4 dot products of rows, no packing)
+      for the backward product d_h = dA R^T, at sample blocks of 1-64 rows;
+    * the forward product a += h R of one thread, when two threads split the
+      samples (M = B/2, all 4U columns: what the kernels do) or the units
+      (M = B, half of the columns each, the "split the units" direction).
+    """
+    from rnnlab.backends.numba.blas import gemm, one_blas_thread
+    from rnnlab.backends.numba.jit import jit
+
+    @jit(cache=False)
+    def dots_4x4(A, B, C, m, n, K):  # C[m:m+4, n:n+4] = A[m:m+4] @ B[n:n+4].T: 16 accumulators
+        a0, a1, a2, a3 = A[m], A[m + 1], A[m + 2], A[m + 3]
+        b0, b1, b2, b3 = B[n], B[n + 1], B[n + 2], B[n + 3]
+        z = C.dtype.type(0)
+        s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = z
+        s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = z
+        for k in range(K):
+            x0, x1, x2, x3 = a0[k], a1[k], a2[k], a3[k]
+            y0, y1, y2, y3 = b0[k], b1[k], b2[k], b3[k]
+            s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3  # noqa: E702
+            s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3  # noqa: E702
+            s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3  # noqa: E702
+            s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3  # noqa: E702
+        C[m, n], C[m, n + 1], C[m, n + 2], C[m, n + 3] = s00, s01, s02, s03
+        C[m + 1, n], C[m + 1, n + 1], C[m + 1, n + 2], C[m + 1, n + 3] = s10, s11, s12, s13
+        C[m + 2, n], C[m + 2, n + 1], C[m + 2, n + 2], C[m + 2, n + 3] = s20, s21, s22, s23
+        C[m + 3, n], C[m + 3, n + 1], C[m + 3, n + 2], C[m + 3, n + 3] = s30, s31, s32, s33
+
+    @jit(cache=False)
+    def micro_kernel_nt(A, B, C):  # C = A @ B.T, A (M, K), B (N, K); edges one dot product at a time
+        M, K = A.shape
+        N = B.shape[0]
+        for m in range(0, M, 4):
+            for n in range(0, N, 4):
+                if m + 4 <= M and n + 4 <= N:
+                    dots_4x4(A, B, C, m, n, K)
+                else:
+                    for r in range(m, min(m + 4, M)):
+                        for c in range(n, min(n + 4, N)):
+                            s = C.dtype.type(0)
+                            for k in range(K):
+                                s += A[r, k] * B[c, k]
+                            C[r, c] = s
+
+    @jit(cache=False)
+    def steps_gemm_nt(D, R, out, reps):
+        for _ in range(reps):
+            gemm(False, True, 1.0, D, R, 0.0, out)
+
+    @jit(cache=False)
+    def steps_micro_nt(D, R, out, reps):
+        for _ in range(reps):
+            micro_kernel_nt(D, R, out)
+
+    @jit(cache=False)
+    def steps_gemm_nn(h, R, A, reps):
+        for _ in range(reps):
+            gemm(False, False, 1.0, h, R, 1.0, A)
+
+    rng = np.random.default_rng(2)
+    print("\n== per-step products, float32, one thread (us per step, median; GF/s) ==")
+    print("  backward d_h (M, U) = dA (M, 4U) R^T: OpenBLAS sgemm against a numba micro-kernel")
+    print(f"  {'M':>3s} {'U':>4s} {'sgemm':>9s} {'micro':>9s} {'sgemm/micro':>11s} {'GF/s sgemm':>10s} {'micro':>6s}")
+    with one_blas_thread(True):
+        for M, U in ((1, 32), (8, 64), (16, 64), (16, 128), (32, 128), (32, 256), (64, 256)):
+            D = rng.standard_normal((M, 4 * U), dtype=np.float32)
+            R = rng.standard_normal((U, 4 * U), dtype=np.float32)
+            out = np.zeros((M, U), np.float32)
+            reps = max(10, int(2e7 / (8 * M * U * U)))
+            t_g = median_time(steps_gemm_nt, D, R, out, reps) / reps
+            t_m = median_time(steps_micro_nt, D, R, out, reps) / reps
+            flops = 8 * M * U * U
+            print(f"  {M:3d} {U:4d} {t_g * 1e6:9.2f} {t_m * 1e6:9.2f} {t_g / t_m:11.2f} {flops / t_g / 1e9:10.1f}"
+                  f" {flops / t_m / 1e9:6.1f}")
+        print("  forward a += h R of one of two threads: samples split (M = B/2, N = 4U) or units split (M = B, N = 2U)")
+        print(f"  {'B':>3s} {'U':>4s} {'samples':>9s} {'units':>9s} {'samples/units':>13s}")
+        for B, U in ((16, 64), (32, 128), (64, 256), (64, 512)):
+            reps = max(10, int(2e7 / (4 * B * U * U)))
+            times = []
+            for M, N in ((B // 2, 4 * U), (B, 2 * U)):
+                h = rng.standard_normal((M, U), dtype=np.float32)
+                R = rng.standard_normal((U, N), dtype=np.float32)
+                A = np.zeros((M, N), np.float32)
+                times.append(median_time(steps_gemm_nn, h, R, A, reps) / reps)
+            print(f"  {B:3d} {U:4d} {times[0] * 1e6:9.2f} {times[1] * 1e6:9.2f} {times[0] / times[1]:13.2f}")
+
+
 def main():
     global QUICK
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -284,6 +377,7 @@ def main():
     activations()
     fastmath_flags()
     gemms()
+    per_step_products()
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ How one cell runs (the kernels sit beside each readable cell, in ``cpu.py``):
    runs one fused gate loop per step, writing the states of every step into
    (T+1, B, U) arrays whose entry 0 is the initial state.
 3. **BPTT** (``cpu.backward``) walks back and writes each step's
-   pre-activation gradients ``dA[t]``.  Then one GEMM each gives
-   ``dK = X^T dA``, ``dR = H_prev^T dA`` and ``dX = dA K^T``, and a sum gives db.
+   pre-activation gradients ``dA[t]``.  Then one GEMM of ``[X | H_prev | 1]^T dA``
+   gives ``dK``, ``dR`` and db together (`weight_products`), and one more gives ``dX = dA K^T``.
 
 A ``StackedRNNCells`` runs layer by layer through the same kernels: cell k
 runs over the whole sequence, and its outputs are cell k+1's inputs.  That is

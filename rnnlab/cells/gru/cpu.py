@@ -2,7 +2,7 @@
 
 The host (`rnnlab.backends.numba.host`, through `adapter` below) computes
 ``A = X K + b_in`` for every timestep before the forward kernel, and the
-weight and input gradients (one GEMM each) after the backward kernel.  Each
+weight gradients (`host.weight_products`) and input gradients after the backward kernel.  Each
 step here does its recurrent product with BLAS gemm into memory allocated
 before the loop, and one fused gate loop that vectorizes.
 

@@ -4,7 +4,7 @@ The gate and the candidate see only the input, so the host (`rnnlab.backends.num
 through `adapter` below) computes all of them before the loop: ``A = X K + b``,
 one GEMM.  What is left per step is elementwise, with no matrix product:
 ``h' = (1 - z) h + z hh``.  After `backward` the host forms
-``dK = X^T dA``, ``db = sum dA`` and ``dX = dA K^T``, one GEMM each.
+``dK = X^T dA`` and ``db = sum dA`` (one GEMM) and ``dX = dA K^T`` (another).
 
 The candidate's activation arrives as an integer code
 (`rnnlab.backends.numba.common.ACTIVATION_CODES`), one of

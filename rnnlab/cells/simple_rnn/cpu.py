@@ -1,8 +1,8 @@
 """SimpleRNNCell on the CPU: the time loops of ``cell.py``'s equation as ``@njit`` kernels.
 
 The host (`rnnlab.backends.numba.host`, through `adapter` below) computes
-``A = X K + b`` for every timestep before `forward`, and the weight and
-input gradients (one GEMM each) after `backward`.  Each step here adds
+``A = X K + b`` for every timestep before `forward`, and the weight
+gradients (one GEMM) and input gradients (another) after `backward`.  Each step here adds
 ``h R`` into A with BLAS gemm (no allocation) and applies the activation in a
 loop that vectorizes.  The activation arrives as an integer code
 (`rnnlab.backends.numba.common.ACTIVATION_CODES`).
