@@ -14,7 +14,9 @@ It reports:
    allocation counts of each;
 5. the per-step products of an LSTM at the shapes the threads see: sgemm
    against a numba micro-kernel for d_h = dA R^T, and a thread's forward
-   product when two threads split the samples or the units.
+   product when two threads split the samples or the units;
+6. a prototype of an LSTM forward loop whose two threads split the units,
+   with a spin barrier per step, against the kernels' loop.
 
 All numbers are medians of repeated runs measured side by side in one process.
 The machine is noisy, so compare ratios rather than absolute times.
@@ -362,6 +364,134 @@ def per_step_products():
                 A = np.zeros((M, N), np.float32)
                 times.append(median_time(steps_gemm_nn, h, R, A, reps) / reps)
             print(f"  {B:3d} {U:4d} {times[0] * 1e6:9.2f} {times[1] * 1e6:9.2f} {times[0] / times[1]:13.2f}")
+        print("  the forward product of a block of M samples in the kernels' orientation, a (M, 4U) += h (M, U) R,")
+        print("  and transposed, a^T (4U, M) += R^T h^T (a layout of units x samples, which the kernels do not use)")
+        print(f"  {'M':>3s} {'U':>4s} {'h R':>9s} {'R^T h^T':>9s} {'ratio':>6s}")
+        for M, U in ((8, 64), (16, 128), (32, 128), (32, 256)):
+            reps = max(10, int(2e7 / (8 * M * U * U)))
+            h = rng.standard_normal((M, U), dtype=np.float32)
+            R = rng.standard_normal((U, 4 * U), dtype=np.float32)
+            t_rows = median_time(steps_gemm_nn, h, R, np.zeros((M, 4 * U), np.float32), reps) / reps
+            t_cols = median_time(steps_gemm_nn, np.ascontiguousarray(R.T), np.ascontiguousarray(h.T),
+                                 np.zeros((4 * U, M), np.float32), reps) / reps
+            print(f"  {M:3d} {U:4d} {t_rows * 1e6:9.2f} {t_cols * 1e6:9.2f} {t_rows / t_cols:6.2f}")
+
+
+def unit_split():
+    """Issue #15's first direction, as a prototype: an LSTM forward loop whose two threads split the units.
+
+    Each thread owns half the units: a packed copy of their columns of R (all
+    four gates), its own product h R_part per step (one BLAS thread each), and
+    their gate loop; a spin barrier on an atomic counter (an LLVM atomicrmw,
+    which numba lacks on the CPU) ends every step, since the next product
+    needs every unit's new h.  It is timed against the kernels' own forward
+    loop (samples split between threads, or BLAS's threads for a large R).
+    No masks or dropout: the loop the prototype needs to beat.
+    """
+    import threading
+
+    from llvmlite import ir  # noqa: F401  (numba's codegen builds the atomics)
+    from numba import types
+    from numba.extending import intrinsic
+
+    from rnnlab.backends.numba import host
+    from rnnlab.backends.numba.blas import gemm, one_blas_thread
+    from rnnlab.backends.numba.common import gate, tanh
+    from rnnlab.backends.numba.jit import jit
+    from rnnlab.cells.lstm import cpu
+
+    @intrinsic
+    def atomic_add(typingctx, counter, value):  # counter[0] += value, returns the old value
+        def codegen(context, builder, signature, args):
+            array = context.make_array(signature.args[0])(context, builder, args[0])
+            return builder.atomic_rmw("add", array.data, args[1], "seq_cst")
+        return types.int64(counter, types.int64), codegen
+
+    @intrinsic
+    def atomic_load(typingctx, counter):
+        def codegen(context, builder, signature, args):
+            array = context.make_array(signature.args[0])(context, builder, args[0])
+            return builder.load_atomic(array.data, "acquire", 8)
+        return types.int64(counter), codegen
+
+    @jit(cache=False)
+    def barrier(counter, target):  # the counter only grows: barrier k of n threads waits for k * n arrivals
+        atomic_add(counter, 1)
+        while atomic_load(counter) < target:
+            pass
+
+    @jit(cache=False)
+    def barriers(counter, threads, steps):
+        for t in range(steps):
+            barrier(counter, (t + 1) * threads)
+
+    @jit(cache=False)
+    def forward_units(A, R_part, Z, H, C, u0, u1, counter, threads):
+        T, B, U, n = A.shape[0], A.shape[1], H.shape[2], u1 - u0
+        for t in range(T):
+            gemm(False, False, 1.0, H[t], R_part, 0.0, Z)  # Z (B, 4n): this thread's units, all samples
+            for b in range(B):
+                a_i, a_f = A[t, b, u0:u1], A[t, b, U + u0 : U + u1]
+                a_g, a_o = A[t, b, 2 * U + u0 : 2 * U + u1], A[t, b, 3 * U + u0 : 3 * U + u1]
+                z_i, z_f, z_g, z_o = Z[b, :n], Z[b, n : 2 * n], Z[b, 2 * n : 3 * n], Z[b, 3 * n :]
+                c_prev, c_new, h_new = C[t, b, u0:u1], C[t + 1, b, u0:u1], H[t + 1, b, u0:u1]
+                for j in range(n):
+                    i = gate(1, a_i[j] + z_i[j])
+                    f = gate(1, a_f[j] + z_f[j])
+                    g = tanh(a_g[j] + z_g[j])
+                    o = gate(1, a_o[j] + z_o[j])
+                    a_i[j], a_f[j], a_g[j], a_o[j] = i, f, g, o
+                    c = f * c_prev[j] + i * g
+                    c_new[j] = c
+                    h_new[j] = o * tanh(c)
+            barrier(counter, (t + 1) * threads)
+
+    def in_two_threads(function, args_of):
+        other = threading.Thread(target=function, args=args_of(1))
+        other.start()
+        function(*args_of(0))
+        other.join()
+
+    print("\n== units split between two threads, with a spin barrier per step (prototype; float32) ==")
+    steps = 20000
+    barrier_time = median_time(lambda: in_two_threads(barriers, lambda k, c=np.zeros(1, np.int64): (c, 2, steps)))
+    print(f"  one barrier of two threads: {barrier_time / steps * 1e6:.2f} us")
+    print("  LSTM forward loop (ms): the kernels' threads against the units split, and their largest difference in h")
+    print(f"  {'(T, B, U)':>16s} {'kernels':>8s} {'units split':>11s} {'max |diff|':>10s}")
+    rng = np.random.default_rng(3)
+    for T, B, U in ((1000, 16, 64), (128, 32, 128), (128, 64, 256), (64, 64, 512)):
+        A0 = rng.standard_normal((T, B, 4 * U), dtype=np.float32)
+        R = rng.standard_normal((U, 4 * U), dtype=np.float32) / np.float32(np.sqrt(U))
+        no_mask, mask = np.empty((0, U), np.float32), np.ones((T, B), bool)
+        runs = {}
+        for name in ("kernels", "units"):
+            A, H, C = A0.copy(), np.zeros((T + 1, B, U), np.float32), np.zeros((T + 1, B, U), np.float32)
+            if name == "kernels":
+                blocks = R.nbytes < host.BLAS_THREADS_MIN_BYTES
+
+                def run():
+                    A[...] = A0
+                    with one_blas_thread(blocks):
+                        host._SAMPLE_BLOCKS.on = blocks
+                        host.over_samples(lambda b0, b1: cpu.forward(A, R, no_mask, H, C, np.empty((T, B, U), np.float32),
+                                                                     mask, 0, 1, b0, b1), B, T, R)
+                        host._SAMPLE_BLOCKS.on = False
+            else:
+                edges = (0, U // 2, U)
+                parts = [np.ascontiguousarray(np.concatenate([R[:, g * U + lo : g * U + hi] for g in range(4)], axis=1))
+                         for lo, hi in zip(edges[:-1], edges[1:])]
+                scratch = [np.empty((B, part.shape[1]), np.float32) for part in parts]
+
+                def run():
+                    A[...] = A0
+                    counter = np.zeros(1, np.int64)
+                    with one_blas_thread(True):
+                        in_two_threads(forward_units, lambda k: (A, parts[k], scratch[k], H, C, edges[k], edges[k + 1],
+                                                                 counter, 2))
+            runs[name] = (median_time(run, repeat=9), H)
+        difference = np.abs(runs["kernels"][1] - runs["units"][1]).max()
+        print(f"  {str((T, B, U)):>16s} {runs['kernels'][0] * 1e3:8.2f} {runs['units'][0] * 1e3:11.2f}"
+              f" {difference:10.1e}")
 
 
 def main():
@@ -378,6 +508,7 @@ def main():
     fastmath_flags()
     gemms()
     per_step_products()
+    unit_split()
 
 
 if __name__ == "__main__":
