@@ -277,7 +277,7 @@ def gemms():
 
 
 def per_step_products():
-    """The per-step recurrent products of issue #15's directions, float32, one BLAS thread.
+    """The per-step recurrent products at the shapes the threads see, float32, one BLAS thread.
 
     * sgemm against a numba micro-kernel (4 x 4 dot products of rows, no packing)
       for the backward product d_h = dA R^T, at sample blocks of 1-64 rows;
@@ -378,7 +378,7 @@ def per_step_products():
 
 
 def unit_split():
-    """Issue #15's first direction, as a prototype: an LSTM forward loop whose two threads split the units.
+    """A prototype of splitting the units between threads: an LSTM forward loop whose two threads split them.
 
     Each thread owns half the units: a packed copy of their columns of R (all
     four gates), its own product h R_part per step (one BLAS thread each), and
