@@ -375,6 +375,17 @@ def per_step_products():
             t_cols = median_time(steps_gemm_nn, np.ascontiguousarray(R.T), np.ascontiguousarray(h.T),
                                  np.zeros((4 * U, M), np.float32), reps) / reps
             print(f"  {M:3d} {U:4d} {t_rows * 1e6:9.2f} {t_cols * 1e6:9.2f} {t_rows / t_cols:6.2f}")
+    print("  the same on BLAS's own threads at 64 rows (the kernels' mode when R has at least 512 KiB), G = gates x U")
+    print(f"  {'M':>3s} {'U':>4s} {'G':>5s} {'h R':>9s} {'R^T h^T':>9s} {'ratio':>6s}")
+    for U, G in ((256, 768), (256, 1024), (512, 512), (512, 1536), (512, 2048)):
+        M = 64
+        reps = max(5, int(1e9 / (2 * M * U * G)))
+        h = rng.standard_normal((M, U), dtype=np.float32)
+        R = rng.standard_normal((U, G), dtype=np.float32)
+        t_rows = median_time(steps_gemm_nn, h, R, np.zeros((M, G), np.float32), reps) / reps
+        t_cols = median_time(steps_gemm_nn, np.ascontiguousarray(R.T), np.ascontiguousarray(h.T),
+                             np.zeros((G, M), np.float32), reps) / reps
+        print(f"  {M:3d} {U:4d} {G:5d} {t_rows * 1e6:9.2f} {t_cols * 1e6:9.2f} {t_rows / t_cols:6.2f}")
 
 
 def unit_split():
