@@ -401,6 +401,8 @@ def unit_split():
     """
     import threading
 
+    import numba
+
     from llvmlite import ir  # noqa: F401  (numba's codegen builds the atomics)
     from numba import types
     from numba.extending import intrinsic
@@ -463,10 +465,35 @@ def unit_split():
         function(*args_of(0))
         other.join()
 
-    print("\n== units split between two threads, with a spin barrier per step (prototype; float32) ==")
-    steps = 20000
-    barrier_time = median_time(lambda: in_two_threads(barriers, lambda k, c=np.zeros(1, np.int64): (c, 2, steps)))
-    print(f"  one barrier of two threads: {barrier_time / steps * 1e6:.2f} us")
+    @jit(parallel=True, cache=False)
+    def parallel_regions(out, steps):  # one numba parallel region per step: its fork and join
+        for _ in range(steps):
+            for k in numba.prange(2):
+                out[k] += 1.0
+
+    def spin(steps):
+        counter = np.zeros(1, np.int64)  # fresh: the counter only grows
+        in_two_threads(barriers, lambda k: (counter, 2, steps))
+
+    def os_barrier(steps):  # threading.Barrier: a lock and a condition variable (futex), with the GIL
+        barrier_ = threading.Barrier(2)
+
+        def wait_all():
+            for _ in range(steps):
+                barrier_.wait()
+
+        other = threading.Thread(target=wait_all)
+        other.start()
+        wait_all()
+        other.join()
+
+    print("\n== units split between two threads, with a barrier per step (prototype; float32) ==")
+    print("  one synchronisation of two threads, us (median):")
+    for name, run, steps in (("spin on an atomic counter (LLVM atomicrmw)", spin, 20000),
+                             ("threading.Barrier (OS futex, needs the GIL)", os_barrier, 2000),
+                             ("a numba parallel region (prange, fork + join)", lambda n: parallel_regions(np.zeros(2), n),
+                              20000)):
+        print(f"    {name:48s} {median_time(run, steps, repeat=7) / steps * 1e6:8.2f}")
     print("  LSTM forward loop (ms): the kernels' threads against the units split, and their largest difference in h")
     print(f"  {'(T, B, U)':>16s} {'kernels':>8s} {'units split':>11s} {'max |diff|':>10s}")
     rng = np.random.default_rng(3)
