@@ -374,9 +374,9 @@ def verdict(r):
 
 
 def print_table(results, peak, rounds):
-    print(f"\nforward + full BPTT, float32, median ms over {rounds} rounds (python: its T shown, scaled to the "
-          "row's T);\ntorch/numba: the median of the rounds' ratios and their min-max; a row is met when the "
-          "whole spread reaches the target")
+    print(f"\nforward + full BPTT, float32; numba and torch: the median of {rounds} rounds' median ms (python: its "
+          "T shown, scaled to the row's T);\ntorch/numba: the median of the rounds' own ratios (not the torch column over the "
+          "numba column) and their min-max; a row is met when the whole spread reaches the target")
     header = (f"{'cell':<10} {'T':>5} {'B':>3} {'I':>4} {'H':>4} | {'python fwd':>10} {'python f+b':>10} "
               f"{'(T py)':>6} | {'numba':>8} {'torch':>8} | {'torch/numba':>11} {'min-max':>13} {'target':>6} "
               f"{'verdict':>7} | {'python/numba':>12} | {'GFLOP/s':>7} {'% peak':>6}")
@@ -480,8 +480,9 @@ def main():
         for k in range(rounds):
             for r in rows:
                 r.measure_round(rl, torch, repeat, torch_first=k % 2 == 1)
-            print(f"  round {k + 1} of {rounds}: " + ", ".join(
-                f"{r.cell} {r.row} {r.ratios[-1]:.2f}x" if r.ratios else f"{r.cell} {r.row} {fmt_time(r.numba_rounds[-1])} ms"
+            print(f"  round {k + 1} of {rounds} (numba ms / torch ms = torch/numba): " + ", ".join(
+                f"{r.cell} {r.row} {fmt_time(r.numba_rounds[-1])}"
+                + (f"/{fmt_time(r.torch_rounds[-1])} = {r.ratios[-1]:.2f}x" if r.ratios else "")
                 for r in rows), flush=True)
     finally:
         torch.close()

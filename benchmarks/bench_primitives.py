@@ -353,7 +353,8 @@ def per_step_products():
             flops = 8 * M * U * U
             print(f"  {M:3d} {U:4d} {t_g * 1e6:9.2f} {t_m * 1e6:9.2f} {t_g / t_m:11.2f} {flops / t_g / 1e9:10.1f}"
                   f" {flops / t_m / 1e9:6.1f}")
-        print("  forward a += h R of one of two threads: samples split (M = B/2, N = 4U) or units split (M = B, N = 2U)")
+        print("  forward a += h R of one thread's share, timed alone: samples split (M = B/2, N = 4U) or units split"
+              " (M = B, N = 2U)")
         print(f"  {'B':>3s} {'U':>4s} {'samples':>9s} {'units':>9s} {'samples/units':>13s}")
         for B, U in ((16, 64), (32, 128), (64, 256), (64, 512)):
             reps = max(10, int(2e7 / (4 * B * U * U)))
@@ -376,16 +377,23 @@ def per_step_products():
                                  np.zeros((4 * U, M), np.float32), reps) / reps
             print(f"  {M:3d} {U:4d} {t_rows * 1e6:9.2f} {t_cols * 1e6:9.2f} {t_rows / t_cols:6.2f}")
     print("  the same on BLAS's own threads at 64 rows (the kernels' mode when R has at least 512 KiB), G = gates x U")
-    print(f"  {'M':>3s} {'U':>4s} {'G':>5s} {'h R':>9s} {'R^T h^T':>9s} {'ratio':>6s}")
-    for U, G in ((256, 768), (256, 1024), (512, 512), (512, 1536), (512, 2048)):
+    print("  (forward as above; backward d_h (M, U) = dA R^T against d_h^T (U, M) = R dA^T)")
+    print(f"  {'M':>3s} {'U':>4s} {'G':>5s} {'h R':>9s} {'R^T h^T':>9s} {'ratio':>6s} {'dA R^T':>9s} {'R dA^T':>9s}"
+          f" {'ratio':>6s}")
+    for U, G in ((256, 256), (256, 768), (256, 1024), (512, 512), (512, 1536), (512, 2048)):
         M = 64
         reps = max(5, int(1e9 / (2 * M * U * G)))
         h = rng.standard_normal((M, U), dtype=np.float32)
         R = rng.standard_normal((U, G), dtype=np.float32)
+        dA = rng.standard_normal((M, G), dtype=np.float32)
         t_rows = median_time(steps_gemm_nn, h, R, np.zeros((M, G), np.float32), reps) / reps
         t_cols = median_time(steps_gemm_nn, np.ascontiguousarray(R.T), np.ascontiguousarray(h.T),
                              np.zeros((G, M), np.float32), reps) / reps
-        print(f"  {M:3d} {U:4d} {G:5d} {t_rows * 1e6:9.2f} {t_cols * 1e6:9.2f} {t_rows / t_cols:6.2f}")
+        t_back_rows = median_time(steps_gemm_nt, dA, R, np.zeros((M, U), np.float32), reps) / reps
+        t_back_cols = median_time(steps_gemm_nn, R, np.ascontiguousarray(dA.T), np.zeros((U, M), np.float32),
+                                  reps) / reps
+        print(f"  {M:3d} {U:4d} {G:5d} {t_rows * 1e6:9.2f} {t_cols * 1e6:9.2f} {t_rows / t_cols:6.2f}"
+              f" {t_back_rows * 1e6:9.2f} {t_back_cols * 1e6:9.2f} {t_back_rows / t_back_cols:6.2f}")
 
 
 def unit_split():
@@ -511,9 +519,11 @@ def unit_split():
                     A[...] = A0
                     with one_blas_thread(blocks):
                         host._SAMPLE_BLOCKS.on = blocks
-                        host.over_samples(lambda b0, b1: cpu.forward(A, R, no_mask, H, C, np.empty((T, B, U), np.float32),
-                                                                     mask, 0, 1, b0, b1), B, T, R)
-                        host._SAMPLE_BLOCKS.on = False
+                        try:
+                            host.over_samples(lambda b0, b1: cpu.forward(A, R, no_mask, H, C, np.empty((T, B, U), np.float32),
+                                                                         mask, 0, 1, b0, b1), B, T, R)
+                        finally:
+                            host._SAMPLE_BLOCKS.on = False
             else:
                 edges = (0, U // 2, U)
                 parts = [np.ascontiguousarray(np.concatenate([R[:, g * U + lo : g * U + hi] for g in range(4)], axis=1))

@@ -291,8 +291,9 @@ def weight_products(Xs, Y, with_bias, per_step):
     They come from one GEMM, ``[X_1 | X_2 | ... | 1]^T Y``: a product with few
     rows, such as dK = X^T dA for 32 inputs, runs far below the machine's
     peak, and one taller product runs near it.  On an LSTM at
-    (T, B, I, H) = (128, 32, 32, 128), dK, dR and db took 4.5 ms as two GEMMs
-    and a sum, and 3.2 ms as one, copying included (2026-12-02, 2 cores).
+    (T, B, I, H) = (128, 32, 32, 128), dK, dR and db took 4.0-4.5 ms as two
+    GEMMs and a sum, and 3.2-3.4 ms as one, copying included (2026-12-02,
+    2 cores; ``docs/benchmarks.md``).
     """
     T, B, G = Y.shape
     widths = [X.shape[2] for X in Xs] + ([1] if with_bias else [])
