@@ -365,23 +365,8 @@ def per_step_products():
                 A = np.zeros((M, N), np.float32)
                 times.append(median_time(steps_gemm_nn, h, R, A, reps) / reps)
             print(f"  {B:3d} {U:4d} {times[0] * 1e6:9.2f} {times[1] * 1e6:9.2f} {times[0] / times[1]:13.2f}")
-        print("  the forward product of a block of M samples in the kernels' orientation, a (M, 4U) += h (M, U) R,")
-        print("  and transposed, a^T (4U, M) += R^T h^T (a layout of units x samples, which the kernels do not use)")
-        print(f"  {'M':>3s} {'U':>4s} {'h R':>9s} {'R^T h^T':>9s} {'ratio':>6s}")
-        for M, U in ((8, 64), (16, 128), (32, 128), (32, 256)):
-            reps = max(10, int(2e7 / (8 * M * U * U)))
-            h = rng.standard_normal((M, U), dtype=np.float32)
-            R = rng.standard_normal((U, 4 * U), dtype=np.float32)
-            t_rows = median_time(steps_gemm_nn, h, R, np.zeros((M, 4 * U), np.float32), reps) / reps
-            t_cols = median_time(steps_gemm_nn, np.ascontiguousarray(R.T), np.ascontiguousarray(h.T),
-                                 np.zeros((4 * U, M), np.float32), reps) / reps
-            print(f"  {M:3d} {U:4d} {t_rows * 1e6:9.2f} {t_cols * 1e6:9.2f} {t_rows / t_cols:6.2f}")
-    print("  the same on BLAS's own threads at 64 rows (the kernels' mode when R has at least 512 KiB), G = gates x U")
-    print("  (forward as above; backward d_h (M, U) = dA R^T against d_h^T (U, M) = R dA^T)")
-    print(f"  {'M':>3s} {'U':>4s} {'G':>5s} {'h R':>9s} {'R^T h^T':>9s} {'ratio':>6s} {'dA R^T':>9s} {'R dA^T':>9s}"
-          f" {'ratio':>6s}")
-    for U, G in ((256, 256), (256, 768), (256, 1024), (512, 512), (512, 1536), (512, 2048)):
-        M = 64
+    def orientations(M, U, G):
+        """Print one row: the forward and backward products of M samples in the kernels' orientation and transposed."""
         reps = max(5, int(1e9 / (2 * M * U * G)))
         h = rng.standard_normal((M, U), dtype=np.float32)
         R = rng.standard_normal((U, G), dtype=np.float32)
@@ -395,6 +380,20 @@ def per_step_products():
         print(f"  {M:3d} {U:4d} {G:5d} {t_rows * 1e6:9.2f} {t_cols * 1e6:9.2f} {t_rows / t_cols:6.2f}"
               f" {t_back_rows * 1e6:9.2f} {t_back_cols * 1e6:9.2f} {t_back_rows / t_back_cols:6.2f}")
 
+    print("  the products of a block of M samples in the kernels' orientation, forward a (M, G) += h (M, U) R and")
+    print("  backward d_h (M, U) = dA R^T, and transposed (a layout of units x samples, which the kernels do not use):")
+    print("  a^T (G, M) += R^T h^T and d_h^T (U, M) = R dA^T; G = gates x U")
+    header = (f"  {'M':>3s} {'U':>4s} {'G':>5s} {'h R':>9s} {'R^T h^T':>9s} {'ratio':>6s} {'dA R^T':>9s} {'R dA^T':>9s}"
+              f" {'ratio':>6s}")
+    print("  one BLAS thread (the kernels' mode when R has under 512 KiB), an LSTM's G = 4U:")
+    print(header)
+    with one_blas_thread(True):
+        for M, U in ((8, 64), (16, 128), (32, 128), (32, 256)):
+            orientations(M, U, 4 * U)
+    print("  BLAS's own threads at 64 rows (the kernels' mode when R has at least 512 KiB):")
+    print(header)
+    for U, G in ((256, 256), (256, 768), (256, 1024), (512, 512), (512, 1536), (512, 2048)):
+        orientations(64, U, G)
 
 def unit_split():
     """A prototype of splitting the units between threads: an LSTM forward loop whose two threads split them.
@@ -411,7 +410,6 @@ def unit_split():
 
     import numba
 
-    from llvmlite import ir  # noqa: F401  (numba's codegen builds the atomics)
     from numba import types
     from numba.extending import intrinsic
 
